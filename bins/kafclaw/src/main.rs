@@ -1,0 +1,54 @@
+//! kafclaw: the thin composition root. Parses flags, loads configuration, wires
+//! concrete implementations and maps errors to documented exit codes.
+//!
+//! Exit codes (documented in the README and `kafclaw --help`):
+//! - 0: success
+//! - 1: the command ran and found a failure (an invalid message, a refused tool call, ...)
+//! - 2: usage or configuration error (bad flag, bad config file or environment value)
+
+mod config_cmd;
+mod envelope_cmd;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Exit code for a command that ran and found a failure.
+pub(crate) const EXIT_FAILURE: u8 = 1;
+/// Exit code for a usage or configuration error.
+pub(crate) const EXIT_USAGE: u8 = 2;
+
+#[derive(Parser)]
+#[command(
+    name = "kafclaw",
+    version,
+    about = "Autonomous AI agents that collaborate over Apache Kafka",
+    after_help = "Exit codes: 0 success, 1 the command found a failure, 2 usage or configuration error."
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Read and change the configuration (~/.kafclaw/config.json, or $KAFCLAW_HOME/config.json).
+    Config(config_cmd::Args),
+    /// Work with KafClaw wire envelopes (validate messages against the protocol).
+    Envelope(envelope_cmd::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.cmd {
+        Cmd::Config(args) => config_cmd::run(args),
+        Cmd::Envelope(args) => envelope_cmd::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("kafclaw: error: {err:#}");
+            ExitCode::from(EXIT_FAILURE)
+        }
+    }
+}
