@@ -1,0 +1,1 @@
+//! Tests of `kafclaw config` through the real binary.

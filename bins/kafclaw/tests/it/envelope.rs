@@ -1,0 +1,1 @@
+//! Tests of `kafclaw envelope` through the real binary.

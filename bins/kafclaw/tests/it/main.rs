@@ -1,0 +1,4 @@
+//! Integration tests of the `kafclaw` binary: each module drives the real executable.
+
+mod config;
+mod envelope;
