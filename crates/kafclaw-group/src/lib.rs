@@ -1,0 +1,34 @@
+//! kafclaw-group: KafClaw's group collaboration over Apache Kafka.
+//!
+//! Today this crate holds the transport layer: a [`Transport`] trait with an
+//! rskafka implementation ([`KafkaTransport`]) that connects with PLAINTEXT, SASL
+//! (PLAIN, SCRAM-SHA-256/512) and TLS (including mutual TLS), creates topics,
+//! produces keyed records with batching under load, and a [`BroadcastConsumer`]
+//! in which one agent reads every partition of a dynamic set of topics and
+//! commits each record's effect together with its offset through an
+//! [`OffsetStore`].
+//!
+//! It is not a general Kafka client: there are no Kafka consumer groups (every
+//! agent reads everything; work is claimed at the protocol level), no
+//! transactions and no topic configs. It does not persist anything itself; the
+//! durable [`OffsetStore`] lives in kafclaw-timeline.
+
+mod consumer;
+mod error;
+mod offsets;
+mod settings;
+mod transport;
+
+pub use consumer::{
+    BroadcastConsumer, ConsumerOptions, ConsumerStats, HandlerError, PartitionLag, RecordHandler,
+    StartAt, Subscription,
+};
+pub use error::{Error, Result};
+pub use offsets::{
+    MemoryOffsetStore, MemoryTxn, OffsetStore, RecordPosition, RecordTxn, StoreError,
+};
+pub use settings::{KafkaSettings, SaslMechanism, SecurityProtocol, TlsFiles};
+pub use transport::{
+    FetchBatch, HEADER_MESSAGE_ID, InRecord, KafkaTransport, OffsetQuery, OutRecord, Produced,
+    Transport, partition_for_key,
+};
