@@ -43,3 +43,43 @@ pub enum TrustClass {
     /// Anyone else: chat channels, unauthenticated senders.
     External,
 }
+
+impl TrustClass {
+    /// All classes, in increasing order of distrust.
+    pub const ALL: [TrustClass; 3] = [TrustClass::Owner, TrustClass::Peer, TrustClass::External];
+
+    /// The stable text form (`owner`, `peer`, `external`), the same as the serde form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TrustClass::Owner => "owner",
+            TrustClass::Peer => "peer",
+            TrustClass::External => "external",
+        }
+    }
+}
+
+impl std::fmt::Display for TrustClass {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for TrustClass {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "owner" => Ok(TrustClass::Owner),
+            "peer" => Ok(TrustClass::Peer),
+            "external" => Ok(TrustClass::External),
+            other => Err(format!(
+                "trust class must be owner, peer or external, got {other:?}"
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for ToolTier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", *self as u8)
+    }
+}
