@@ -1,20 +1,248 @@
-//! `cargo xtask test`: the README's test command. Starts what the tests need, runs them, stops it.
+//! `cargo xtask test`: the README's test command and what CI runs.
+//!
+//! Starts a private Kafka broker on a free block of ports, prepares the Python
+//! virtual environment the interop tests use, validates the JSON Schemas,
+//! runs `cargo test --workspace` with the `KAFCLAW_TEST_*` environment, and
+//! always stops the broker again (also on test failure and Ctrl-C).
 
+use std::fs::File;
+use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use anyhow::{Context as _, bail};
+use kafclaw_testkit::{Broker, vars};
+
+/// First PLAINTEXT port tried for the test broker (away from the dev broker's 9092).
+const FIRST_TEST_PORT: u16 = 39092;
+/// Port blocks tried: 39092, 39102, ... (each broker needs P..=P+4).
+const PORT_STEP: u16 = 10;
+const PORT_ATTEMPTS: u16 = 50;
 
 #[derive(clap::Args)]
 pub(crate) struct TestArgs {
-    /// Extra arguments passed to `cargo test`.
-    #[arg(trailing_var_arg = true)]
+    /// PLAINTEXT port of the test broker (default: the first free block from 39092 on).
+    #[arg(long)]
+    pub(crate) kafka_port: Option<u16>,
+    /// Extra arguments for `cargo test`, after `--` (e.g. `-- -p kafclaw-testkit -- --nocapture`).
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     pub(crate) cargo_args: Vec<String>,
 }
 
 pub(crate) fn run(args: TestArgs) -> anyhow::Result<()> {
-    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .current_dir(crate::workspace_root())
-        .args(["test", "--workspace"])
-        .args(&args.cargo_args)
-        .status()?;
-    anyhow::ensure!(status.success(), "cargo test failed ({status})");
-    Ok(())
+    let interrupted = Arc::new(AtomicBool::new(false));
+    for sig in [
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGHUP,
+    ] {
+        signal_hook::flag::register(sig, Arc::clone(&interrupted))
+            .context("install the signal handler")?;
+    }
+    let root = crate::workspace_root();
+
+    step("claiming ports for the test broker");
+    let (broker, _claim) = claim_broker(&root, args.kafka_port)?;
+    // From here on the broker is stopped when this guard goes away, whatever happens.
+    let guard = StopOnDrop(&broker);
+
+    let result = run_with_broker(&root, &broker, &args, &interrupted);
+
+    step("stopping the test broker");
+    drop(guard);
+    if interrupted.load(Ordering::SeqCst) {
+        bail!("interrupted");
+    }
+    result
+}
+
+fn run_with_broker(
+    root: &Path,
+    broker: &Broker,
+    args: &TestArgs,
+    interrupted: &AtomicBool,
+) -> anyhow::Result<()> {
+    let check = || -> anyhow::Result<()> {
+        if interrupted.load(Ordering::SeqCst) {
+            bail!("interrupted");
+        }
+        Ok(())
+    };
+    step(&format!(
+        "starting the test broker on port {}",
+        broker.port()
+    ));
+    crate::kafka::start(broker)?;
+    check()?;
+
+    step("preparing the Python test environment (target/venv)");
+    let python = prepare_python(root)?;
+    check()?;
+
+    let mut env: Vec<(String, String)> = broker
+        .env_vars()
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+    env.push((vars::PYTHON.to_owned(), python.display().to_string()));
+    if let Ok(exe) = std::env::current_exe() {
+        env.push((vars::XTASK.to_owned(), exe.display().to_string()));
+    }
+
+    let mut failures = Vec::new();
+    let validator = root.join("scripts").join("validate_schemas.py");
+    if validator.is_file() {
+        step("validating the JSON Schemas (scripts/validate_schemas.py schemas/)");
+        let status = Command::new(&python)
+            .current_dir(root)
+            .arg(&validator)
+            .arg("schemas/")
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .status()
+            .with_context(|| format!("run {}", python.display()))?;
+        if !status.success() {
+            failures.push(format!("schema validation ({status})"));
+        }
+        check()?;
+    }
+
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(root).arg("test");
+    // Only cargo's own options count, not those after a second `--` (for the test binaries).
+    let picks_packages = args
+        .cargo_args
+        .iter()
+        .take_while(|a| *a != "--")
+        .any(|a| a.starts_with("-p") || a.starts_with("--package") || a == "--manifest-path");
+    if !picks_packages {
+        cmd.arg("--workspace");
+    }
+    cmd.args(&args.cargo_args)
+        .envs(env.iter().map(|(k, v)| (k, v)));
+    step(&format!(
+        "cargo test {}",
+        if picks_packages {
+            args.cargo_args.join(" ")
+        } else {
+            format!("--workspace {}", args.cargo_args.join(" "))
+        }
+    ));
+    let status = cmd.status().context("run cargo test")?;
+    if !status.success() {
+        failures.push(format!("cargo test ({status})"));
+    }
+    check()?;
+
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        bail!("failed: {}", failures.join(", "))
+    }
+}
+
+/// Finds a broker directory no other `cargo xtask test` uses and whose ports are free.
+///
+/// The returned file holds an advisory lock on `target/kafka/<P>/owner.lock`
+/// for as long as this run lives, so concurrent runs pick different ports.
+fn claim_broker(root: &Path, requested: Option<u16>) -> anyhow::Result<(Broker, File)> {
+    let candidates: Vec<u16> = match requested {
+        Some(p) => vec![p],
+        None => (0..PORT_ATTEMPTS)
+            .filter_map(|i| FIRST_TEST_PORT.checked_add(i * PORT_STEP))
+            .collect(),
+    };
+    let mut skipped = Vec::new();
+    for port in candidates {
+        let broker = Broker::for_workspace(root, port)?;
+        std::fs::create_dir_all(broker.dir())
+            .with_context(|| format!("create {}", broker.dir().display()))?;
+        let lock_path = broker.dir().join("owner.lock");
+        let lock =
+            File::create(&lock_path).with_context(|| format!("create {}", lock_path.display()))?;
+        if lock.try_lock().is_err() {
+            skipped.push(format!("{port}: used by another `cargo xtask test`"));
+            continue;
+        }
+        // A broker left behind by an earlier run that died: nobody owns it any more.
+        if broker.pid().is_some() {
+            eprintln!("stopping a test broker left over on port {port}");
+            broker.stop()?;
+        }
+        match busy_port(port) {
+            None => return Ok((broker, lock)),
+            Some(p) => skipped.push(format!("{port}: port {p} is in use")),
+        }
+    }
+    bail!(
+        "no free port block for the test broker ({})",
+        skipped.join("; ")
+    )
+}
+
+fn busy_port(port: u16) -> Option<u16> {
+    (port..=port.saturating_add(4))
+        .find(|p| std::net::TcpListener::bind(("127.0.0.1", *p)).is_err())
+}
+
+/// Creates target/venv (once) and installs scripts/requirements-test.txt into it (when it changed).
+fn prepare_python(root: &Path) -> anyhow::Result<PathBuf> {
+    let venv = root.join("target").join("venv");
+    let python = venv.join("bin").join("python");
+    if !python.is_file() {
+        let python3 = std::env::var("PYTHON3").unwrap_or_else(|_| "python3".to_owned());
+        let status = Command::new(&python3)
+            .args(["-m", "venv"])
+            .arg(&venv)
+            .status()
+            .with_context(|| format!("run `{python3} -m venv` (is Python 3 installed?)"))?;
+        if !status.success() {
+            bail!("`{python3} -m venv {}` failed ({status})", venv.display());
+        }
+    }
+    let requirements = root.join("scripts").join("requirements-test.txt");
+    if requirements.is_file() {
+        let wanted = std::fs::read_to_string(&requirements)
+            .with_context(|| format!("read {}", requirements.display()))?;
+        let stamp = venv.join("installed-requirements-test.txt");
+        if std::fs::read_to_string(&stamp).ok().as_deref() != Some(wanted.as_str()) {
+            let status = Command::new(&python)
+                .args([
+                    "-m",
+                    "pip",
+                    "install",
+                    "--disable-pip-version-check",
+                    "-q",
+                    "-r",
+                ])
+                .arg(&requirements)
+                .status()
+                .with_context(|| format!("run {} -m pip", python.display()))?;
+            if !status.success() {
+                bail!(
+                    "pip install -r {} failed ({status})",
+                    requirements.display()
+                );
+            }
+            std::fs::write(&stamp, wanted).with_context(|| format!("write {}", stamp.display()))?;
+        }
+    }
+    Ok(python)
+}
+
+fn step(what: &str) {
+    eprintln!("==> {what}");
+}
+
+/// Stops the broker when dropped (normal return, `?` and panics alike).
+struct StopOnDrop<'a>(&'a Broker);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        match self.0.stop() {
+            Ok(_) => {}
+            Err(e) => eprintln!("error: could not stop the test broker: {e}"),
+        }
+    }
 }
