@@ -1,0 +1,294 @@
+//! Group state: roster and history, spans, audit, delegation chains, skills.
+
+use chrono::{Duration, Utc};
+use kafclaw_timeline::{
+    GroupAuditFilter, GroupSpanFilter, MemberUpdate, NewDelegation, NewGroupAudit, NewGroupSpan,
+    NewSkillChannel, RosterChange,
+};
+
+use crate::support::open;
+
+fn heartbeat(agent: &str, role: &str, status: &str, at: chrono::DateTime<Utc>) -> MemberUpdate {
+    MemberUpdate {
+        agent_id: agent.into(),
+        identity: serde_json::json!({"name": agent, "capabilities": ["code"]}),
+        role: role.into(),
+        zone: Some("public".into()),
+        status: status.into(),
+        seen_at: Some(at),
+    }
+}
+
+#[tokio::test]
+async fn roster_tracks_joins_changes_and_heartbeats() {
+    let t = open().await;
+    // Stored times have millisecond precision.
+    let t0 = chrono::DateTime::from_timestamp_millis(Utc::now().timestamp_millis()).unwrap()
+        - Duration::minutes(10);
+    let (m, change) = t
+        .upsert_member(heartbeat("a1", "worker", "active", t0))
+        .await
+        .unwrap();
+    assert_eq!(change, RosterChange::Joined);
+    assert_eq!(m.first_seen, m.last_seen);
+
+    let (m, change) = t
+        .upsert_member(heartbeat(
+            "a1",
+            "worker",
+            "active",
+            t0 + Duration::minutes(1),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(change, RosterChange::Seen);
+    assert_eq!(m.last_seen, t0 + Duration::minutes(1));
+    assert_eq!(m.first_seen, t0);
+
+    // A late, out-of-order heartbeat does not move last_seen back.
+    let (m, _) = t
+        .upsert_member(heartbeat("a1", "worker", "active", t0))
+        .await
+        .unwrap();
+    assert_eq!(m.last_seen, t0 + Duration::minutes(1));
+
+    let (m, change) = t
+        .upsert_member(heartbeat(
+            "a1",
+            "orchestrator",
+            "active",
+            t0 + Duration::minutes(2),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(change, RosterChange::Changed);
+    assert_eq!(m.role, "orchestrator");
+
+    let history = t.roster_history(Some("a1"), None, 0).await.unwrap();
+    assert_eq!(
+        history
+            .iter()
+            .map(|h| (h.action.as_str(), h.role.as_str()))
+            .collect::<Vec<_>>(),
+        [("changed", "orchestrator"), ("joined", "worker")]
+    );
+    assert_eq!(history[1].identity["name"], "a1");
+}
+
+#[tokio::test]
+async fn silent_members_expire() {
+    let t = open().await;
+    let now = Utc::now();
+    t.upsert_member(heartbeat(
+        "quiet",
+        "worker",
+        "active",
+        now - Duration::minutes(5),
+    ))
+    .await
+    .unwrap();
+    t.upsert_member(heartbeat("chatty", "worker", "active", now))
+        .await
+        .unwrap();
+    t.upsert_member(heartbeat(
+        "gone",
+        "worker",
+        "left",
+        now - Duration::hours(1),
+    ))
+    .await
+    .unwrap();
+    let expired = t.expire_members(now - Duration::minutes(1)).await.unwrap();
+    assert_eq!(expired.len(), 1);
+    assert_eq!(expired[0].agent_id, "quiet");
+    assert_eq!(expired[0].status, "expired");
+    let active = t.list_members(Some("active")).await.unwrap();
+    assert_eq!(
+        active
+            .iter()
+            .map(|m| m.agent_id.as_str())
+            .collect::<Vec<_>>(),
+        ["chatty"]
+    );
+    assert_eq!(t.list_members(None).await.unwrap().len(), 3);
+    let h = t.roster_history(Some("quiet"), None, 0).await.unwrap();
+    assert_eq!(h[0].status, "expired");
+    // A heartbeat brings it back, recorded as a change.
+    let (_, change) = t
+        .upsert_member(heartbeat("quiet", "worker", "active", Utc::now()))
+        .await
+        .unwrap();
+    assert_eq!(change, RosterChange::Changed);
+    assert_eq!(
+        t.get_member("quiet").await.unwrap().unwrap().status,
+        "active"
+    );
+}
+
+#[tokio::test]
+async fn spans_and_audit_records_are_deduplicated_by_id() {
+    let t = open().await;
+    let span = NewGroupSpan {
+        trace_id: "tr".into(),
+        span_id: "sp-1".into(),
+        source_agent_id: "a1".into(),
+        span_type: "task.request".into(),
+        title: "summarise".into(),
+        ..Default::default()
+    };
+    assert!(t.record_group_span(span.clone()).await.unwrap());
+    assert!(!t.record_group_span(span).await.unwrap());
+    assert!(
+        t.record_group_span(NewGroupSpan {
+            trace_id: "tr".into(),
+            span_id: "sp-2".into(),
+            parent_span_id: Some("sp-1".into()),
+            source_agent_id: "a2".into(),
+            span_type: "task.response".into(),
+            duration_ms: Some(1200),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+    );
+    let spans = t
+        .list_group_spans(&GroupSpanFilter {
+            trace_id: Some("tr".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        spans.iter().map(|s| s.span_id.as_str()).collect::<Vec<_>>(),
+        ["sp-1", "sp-2"]
+    );
+    assert_eq!(spans[1].duration_ms, Some(1200));
+    let from_a2 = t
+        .list_group_spans(&GroupSpanFilter {
+            source_agent_id: Some("a2".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(from_a2.len(), 1);
+
+    let audit = NewGroupAudit {
+        event_id: "ev-1".into(),
+        agent_id: "a1".into(),
+        action: "skill.registered".into(),
+        subject: Some("summarise".into()),
+        detail: serde_json::json!({"version": 2}),
+        trace_id: None,
+    };
+    assert!(t.record_group_audit(audit.clone()).await.unwrap());
+    assert!(!t.record_group_audit(audit).await.unwrap());
+    let rows = t
+        .list_group_audit(&GroupAuditFilter {
+            action: Some("skill.registered".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].detail["version"], 2);
+}
+
+#[tokio::test]
+async fn delegation_chain_follows_parents_and_children_only() {
+    let t = open().await;
+    let d = |task: &str, parent: Option<&str>, kind: &str, depth: u32| NewDelegation {
+        task_id: task.into(),
+        parent_task_id: parent.map(Into::into),
+        event_type: kind.into(),
+        sender_id: "x".into(),
+        depth,
+        ..Default::default()
+    };
+    t.record_delegation(d("root", None, "request", 0))
+        .await
+        .unwrap();
+    t.record_delegation(d("child", Some("root"), "request", 1))
+        .await
+        .unwrap();
+    t.record_delegation(d("child", Some("root"), "accepted", 1))
+        .await
+        .unwrap();
+    t.record_delegation(d("grandchild", Some("child"), "request", 2))
+        .await
+        .unwrap();
+    t.record_delegation(d("sibling", Some("root"), "request", 1))
+        .await
+        .unwrap();
+    t.record_delegation(d("unrelated", None, "request", 0))
+        .await
+        .unwrap();
+
+    let from_child = t.delegation_chain("child").await.unwrap();
+    assert_eq!(
+        from_child
+            .iter()
+            .map(|e| (e.task_id.as_str(), e.event_type.as_str()))
+            .collect::<Vec<_>>(),
+        [
+            ("root", "request"),
+            ("child", "request"),
+            ("child", "accepted"),
+            ("grandchild", "request")
+        ]
+    );
+    let from_root = t.delegation_chain("root").await.unwrap();
+    assert_eq!(from_root.len(), 5);
+    assert!(from_root.iter().all(|e| e.task_id != "unrelated"));
+    assert!(t.delegation_chain("nothing").await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn delegation_cycles_terminate() {
+    let t = open().await;
+    for (task, parent) in [("a", "b"), ("b", "a")] {
+        t.record_delegation(NewDelegation {
+            task_id: task.into(),
+            parent_task_id: Some(parent.into()),
+            event_type: "request".into(),
+            sender_id: "x".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    }
+    assert_eq!(t.delegation_chain("a").await.unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn skill_channels_upsert_list_remove() {
+    let t = open().await;
+    let s = |group: &str, skill: &str, local: bool| NewSkillChannel {
+        group_name: group.into(),
+        skill_name: skill.into(),
+        requests_topic: format!("group.{group}.skill.{skill}.requests"),
+        responses_topic: format!("group.{group}.skill.{skill}.responses"),
+        registered_by: "a1".into(),
+        local_provider: local,
+    };
+    let first = t
+        .upsert_skill_channel(s("g", "summarise", false))
+        .await
+        .unwrap();
+    let again = t
+        .upsert_skill_channel(s("g", "summarise", true))
+        .await
+        .unwrap();
+    assert!(again.local_provider);
+    assert_eq!(again.created_at, first.created_at);
+    t.upsert_skill_channel(s("g", "translate", false))
+        .await
+        .unwrap();
+    t.upsert_skill_channel(s("other", "translate", false))
+        .await
+        .unwrap();
+    assert_eq!(t.list_skill_channels(Some("g")).await.unwrap().len(), 2);
+    assert_eq!(t.list_skill_channels(None).await.unwrap().len(), 3);
+    assert!(t.remove_skill_channel("g", "translate").await.unwrap());
+    assert!(!t.remove_skill_channel("g", "translate").await.unwrap());
+    assert_eq!(t.list_skill_channels(Some("g")).await.unwrap().len(), 1);
+}
