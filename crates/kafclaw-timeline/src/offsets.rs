@@ -30,6 +30,10 @@ pub enum SeenBy {
 
 /// The transaction for one consumed record. Dropping it without [`RecordTx::commit`]
 /// rolls everything back: the handler's writes, and no de-dup mark or offset.
+///
+/// It holds the database write lock until it ends. Write only through it (its typed
+/// methods or [`RecordTx::conn`]), never through `Timeline` methods, which would wait
+/// for this same lock until the busy timeout; and keep slow work (model calls) out of it.
 pub struct RecordTx {
     tx: Transaction<'static, Sqlite>,
     agent_id: String,
