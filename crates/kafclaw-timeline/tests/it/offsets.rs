@@ -226,3 +226,24 @@ async fn bad_positions_are_refused_with_the_field_name() {
         "message_id"
     );
 }
+
+#[tokio::test]
+async fn writes_outside_an_open_record_tx_wait_for_its_lock() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = Timeline::open(
+        kafclaw_timeline::TimelineOptions::new(dir.path().join("t.db"))
+            .busy_timeout(std::time::Duration::from_millis(200)),
+    )
+    .await
+    .unwrap();
+    let rtx = t.begin_record(AGENT, TOPIC, 0, 0, None).await.unwrap();
+    let err = t.append_event(effect("outside")).await.unwrap_err();
+    assert!(err.to_string().contains("locked"), "{err}");
+    rtx.commit().await.unwrap();
+    // Once the record is committed, other writers proceed.
+    t.append_event(effect("after")).await.unwrap();
+    // Reads never wait.
+    let rtx = t.begin_record(AGENT, TOPIC, 0, 1, None).await.unwrap();
+    assert_eq!(events(&t).await, ["after"]);
+    drop(rtx);
+}
