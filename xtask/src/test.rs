@@ -51,6 +51,7 @@ pub(crate) fn run(args: TestArgs) -> anyhow::Result<()> {
 
     step("stopping the test broker");
     drop(guard);
+    step("done");
     if interrupted.load(Ordering::SeqCst) {
         bail!("interrupted");
     }
@@ -110,6 +111,7 @@ fn run_with_broker(
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     let mut cmd = Command::new(cargo);
     cmd.current_dir(root).arg("test");
+    without_package_env(&mut cmd);
     // Only cargo's own options count, not those after a second `--` (for the test binaries).
     let picks_packages = args
         .cargo_args
@@ -231,8 +233,33 @@ fn prepare_python(root: &Path) -> anyhow::Result<PathBuf> {
     Ok(python)
 }
 
+/// Removes what `cargo run` sets for the xtask package itself. Build scripts
+/// that watch such a variable (ring watches `CARGO_MANIFEST_DIR`) would
+/// otherwise be rebuilt every time the nested cargo's environment differs from
+/// a plain `cargo test`.
+fn without_package_env(cmd: &mut Command) {
+    for (key, _) in std::env::vars_os() {
+        let Some(key) = key.to_str() else { continue };
+        if key.starts_with("CARGO_PKG_")
+            || matches!(
+                key,
+                "CARGO_MANIFEST_DIR"
+                    | "CARGO_MANIFEST_PATH"
+                    | "CARGO_CRATE_NAME"
+                    | "CARGO_BIN_NAME"
+                    | "CARGO_PRIMARY_PACKAGE"
+            )
+        {
+            cmd.env_remove(key);
+        }
+    }
+}
+
+/// Announces a phase, with the time since the run began (useful in CI logs).
 fn step(what: &str) {
-    eprintln!("==> {what}");
+    static BEGAN: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    let began = BEGAN.get_or_init(std::time::Instant::now);
+    eprintln!("==> [{:6.1}s] {what}", began.elapsed().as_secs_f64());
 }
 
 /// Stops the broker when dropped (normal return, `?` and panics alike).

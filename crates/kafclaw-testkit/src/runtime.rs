@@ -192,6 +192,13 @@ fn pom_xml() -> String {
       <groupId>org.apache.kafka</groupId>
       <artifactId>kafka-tools</artifactId>
       <version>{KAFKA_VERSION}</version>
+      <exclusions>
+        <!-- Kafka Connect (and its Jetty/Jersey stack) is only for the connect tools -->
+        <exclusion>
+          <groupId>org.apache.kafka</groupId>
+          <artifactId>connect-runtime</artifactId>
+        </exclusion>
+      </exclusions>
     </dependency>
     <dependency>
       <groupId>org.slf4j</groupId>

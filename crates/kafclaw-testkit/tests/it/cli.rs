@@ -11,6 +11,16 @@ fn xtask() -> Command {
         Some(exe) => Command::new(exe),
         None => {
             let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+            // Not this test's package variables: they would make cargo rebuild
+            // dependencies whose build scripts watch them (ring: CARGO_MANIFEST_DIR).
+            for (key, _) in std::env::vars() {
+                if key.starts_with("CARGO_PKG_")
+                    || key.starts_with("CARGO_MANIFEST_")
+                    || key == "CARGO_CRATE_NAME"
+                {
+                    cmd.env_remove(key);
+                }
+            }
             cmd.arg("xtask");
             cmd
         }
