@@ -28,7 +28,8 @@ enum Cmd {
     Set {
         /// Dotted key.
         key: String,
-        /// New value.
+        /// New value (may start with '-', e.g. a negative number).
+        #[arg(allow_hyphen_values = true)]
         value: String,
     },
     /// Remove one key from config.json (it falls back to its default).

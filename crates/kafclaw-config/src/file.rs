@@ -186,7 +186,8 @@ fn io_err(path: &Path, action: &'static str) -> impl FnOnce(std::io::Error) -> E
     }
 }
 
-fn create_dir(dir: &Path) -> Result<()> {
+/// Creates a directory (and missing parents) with mode 0700.
+pub(crate) fn create_private_dir(dir: &Path) -> Result<()> {
     let mut builder = std::fs::DirBuilder::new();
     builder.recursive(true);
     #[cfg(unix)]
@@ -203,7 +204,7 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         _ => PathBuf::from("."),
     };
     if !dir.exists() {
-        create_dir(&dir)?;
+        create_private_dir(&dir)?;
     }
     let name = path
         .file_name()

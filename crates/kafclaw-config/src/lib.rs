@@ -12,6 +12,22 @@
 //!
 //! Entry points: [`Config::load`] / [`Config::load_from`] return a [`LoadedConfig`]
 //! (config, resolved [`Paths`], [`Warning`]s); [`ConfigFile`] edits the file.
+//!
+//! ```
+//! use kafclaw_config::{Config, Environment};
+//!
+//! let dir = tempfile::tempdir()?;
+//! let env: Environment = [
+//!     ("KAFCLAW_HOME", dir.path().display().to_string()),
+//!     ("KAFCLAW_GATEWAY_PORT", "19000".to_owned()),
+//! ]
+//! .into_iter()
+//! .collect();
+//! let loaded = Config::load_from(&env)?;
+//! assert_eq!(loaded.config.gateway.port, 19000);
+//! assert_eq!(loaded.paths.timeline_db, dir.path().join("timeline.db"));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 mod de;
 mod env;

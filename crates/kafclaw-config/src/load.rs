@@ -106,6 +106,17 @@ pub struct Paths {
     pub system_repo: Option<PathBuf>,
 }
 
+impl Paths {
+    /// Creates `home` (mode 0700) if it does not exist yet. Components that write state
+    /// under it call this first; an existing directory is left as it is.
+    pub fn ensure_home(&self) -> Result<()> {
+        if self.home.is_dir() {
+            return Ok(());
+        }
+        crate::file::create_private_dir(&self.home)
+    }
+}
+
 /// Locations known before the config is read.
 #[derive(Debug, Clone)]
 pub(crate) struct Locations {
@@ -982,6 +993,19 @@ mod tests {
             .unwrap()
             .config;
         assert_eq!(c.providers.openai.api_key.expose(), "sk-kc");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn ensure_home_creates_a_private_directory() {
+        use std::os::unix::fs::PermissionsExt;
+        let fx = Fixture::new();
+        let paths = fx.load(&[]).unwrap().paths;
+        assert!(!paths.home.exists());
+        paths.ensure_home().unwrap();
+        let mode = std::fs::metadata(&paths.home).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700);
+        paths.ensure_home().unwrap();
     }
 
     #[cfg(unix)]
