@@ -19,7 +19,7 @@ use tracing::{debug, warn};
 
 use crate::error::{Error, Result};
 use crate::offsets::{OffsetStore, RecordPosition, RecordTxn};
-use crate::transport::{InRecord, OffsetQuery, Transport};
+use crate::transport::{InRecord, OffsetQuery, PartitionReader, Transport};
 
 /// Where a partition starts when no stored offset applies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -341,9 +341,27 @@ where
     async fn run_partition(self: Arc<Self>, topic: String, partition: i32, mut next: i64) {
         let mut rx = self.shutdown.subscribe();
         let mut errors: u32 = 0;
+        let mut reader: Option<Box<dyn PartitionReader>> = None;
         while !self.stopped() {
+            let current = match &reader {
+                Some(r) => r,
+                None => match self.transport.reader(&topic, partition).await {
+                    Ok(r) => reader.insert(r),
+                    Err(e) => {
+                        errors += 1;
+                        self.count(|s| s.retries += 1);
+                        if errors == 1 || errors % 20 == 0 {
+                            warn!(%topic, partition, error = %e, "cannot open a partition reader; retrying");
+                        }
+                        if !self.backoff(errors).await {
+                            return;
+                        }
+                        continue;
+                    }
+                },
+            };
             let fetched = tokio::select! {
-                r = self.transport.fetch(&topic, partition, next, self.opts.max_wait) => r,
+                r = current.fetch(next, self.opts.max_wait) => r,
                 _ = rx.wait_for(|s| *s) => return,
             };
             match fetched {
@@ -367,14 +385,8 @@ where
                     }
                 }
                 Err(Error::OffsetOutOfRange { .. }) => {
-                    let earliest = self
-                        .transport
-                        .offset(&topic, partition, OffsetQuery::Earliest)
-                        .await;
-                    let latest = self
-                        .transport
-                        .offset(&topic, partition, OffsetQuery::Latest)
-                        .await;
+                    let earliest = current.offset(OffsetQuery::Earliest).await;
+                    let latest = current.offset(OffsetQuery::Latest).await;
                     match (earliest, latest) {
                         (Ok(earliest), _) if next < earliest => {
                             warn!(%topic, partition, from = next, to = earliest,

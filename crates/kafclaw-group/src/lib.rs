@@ -29,6 +29,6 @@ pub use offsets::{
 };
 pub use settings::{KafkaSettings, SaslMechanism, SecurityProtocol, TlsFiles};
 pub use transport::{
-    FetchBatch, HEADER_MESSAGE_ID, InRecord, KafkaTransport, OffsetQuery, OutRecord, Produced,
-    Transport, partition_for_key,
+    FetchBatch, HEADER_MESSAGE_ID, InRecord, KafkaTransport, OffsetQuery, OutRecord,
+    PartitionReader, Produced, Transport, partition_for_key,
 };

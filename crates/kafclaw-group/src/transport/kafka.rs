@@ -16,7 +16,10 @@ use rskafka::client::{Client, ClientBuilder, Credentials, SaslConfig};
 use rskafka::record::Record;
 use tokio::sync::{Mutex, mpsc, oneshot};
 
-use super::{FetchBatch, InRecord, OffsetQuery, OutRecord, Produced, Transport, partition_for_key};
+use super::{
+    FetchBatch, InRecord, OffsetQuery, OutRecord, PartitionReader, Produced, Transport,
+    partition_for_key,
+};
 use crate::error::{Error, Result};
 use crate::settings::{KafkaSettings, SaslMechanism};
 
@@ -173,7 +176,13 @@ impl KafkaTransport {
         {
             return Ok(tx.clone());
         }
-        let pc = self.partition_client(topic, partition).await?;
+        // A connection of its own, so offset lookups never queue behind a produce.
+        let pc = Arc::new(
+            self.client
+                .partition_client(topic, partition, UnknownTopicHandling::Retry)
+                .await
+                .map_err(|e| kafka_error("connect partition", topic, &e))?,
+        );
         let (tx, rx) = mpsc::channel(4 * MAX_BATCH_RECORDS);
         tokio::spawn(run_partition_producer(
             pc,
@@ -321,30 +330,49 @@ impl Transport for KafkaTransport {
         Ok(Produced { partition, offset })
     }
 
-    async fn fetch(
-        &self,
-        topic: &str,
-        partition: i32,
-        offset: i64,
-        max_wait: Duration,
-    ) -> Result<FetchBatch> {
+    async fn reader(&self, topic: &str, partition: i32) -> Result<Box<dyn PartitionReader>> {
+        let pc = self
+            .client
+            .partition_client(topic, partition, UnknownTopicHandling::Retry)
+            .await
+            .map_err(|e| kafka_error("connect partition", topic, &e))?;
+        Ok(Box::new(KafkaReader { pc }))
+    }
+
+    async fn offset(&self, topic: &str, partition: i32, query: OffsetQuery) -> Result<i64> {
         let pc = self.partition_client(topic, partition).await?;
+        lookup_offset(&pc, query).await
+    }
+}
+
+/// A partition reader with its own connection.
+struct KafkaReader {
+    pc: PartitionClient,
+}
+
+#[async_trait]
+impl PartitionReader for KafkaReader {
+    async fn fetch(&self, offset: i64, max_wait: Duration) -> Result<FetchBatch> {
+        let (topic, partition) = (self.pc.topic(), self.pc.partition());
         let wait_ms = i32::try_from(max_wait.as_millis()).unwrap_or(i32::MAX);
-        let (records, high_watermark) =
-            match pc.fetch_records(offset, 1..MAX_FETCH_BYTES, wait_ms).await {
-                Ok(r) => r,
-                Err(RsError::ServerError {
-                    protocol_error: ProtocolError::OffsetOutOfRange,
-                    ..
-                }) => {
-                    return Err(Error::OffsetOutOfRange {
-                        topic: topic.into(),
-                        partition,
-                        offset,
-                    });
-                }
-                Err(e) => return Err(kafka_error("fetch", topic, &e)),
-            };
+        let (records, high_watermark) = match self
+            .pc
+            .fetch_records(offset, 1..MAX_FETCH_BYTES, wait_ms)
+            .await
+        {
+            Ok(r) => r,
+            Err(RsError::ServerError {
+                protocol_error: ProtocolError::OffsetOutOfRange,
+                ..
+            }) => {
+                return Err(Error::OffsetOutOfRange {
+                    topic: topic.into(),
+                    partition,
+                    offset,
+                });
+            }
+            Err(e) => return Err(kafka_error("fetch", topic, &e)),
+        };
         let records = records
             .into_iter()
             .filter(|r| r.offset >= offset)
@@ -364,26 +392,30 @@ impl Transport for KafkaTransport {
         })
     }
 
-    async fn offset(&self, topic: &str, partition: i32, query: OffsetQuery) -> Result<i64> {
-        let pc = self.partition_client(topic, partition).await?;
-        let at = match query {
-            OffsetQuery::Earliest => OffsetAt::Earliest,
-            OffsetQuery::Latest => OffsetAt::Latest,
-            OffsetQuery::At(t) => OffsetAt::Timestamp(t),
-        };
-        let o = pc
-            .get_offset(at)
-            .await
-            .map_err(|e| kafka_error("list offsets", topic, &e))?;
-        if o < 0 {
-            // No record at or after the timestamp: start at the end.
-            return pc
-                .get_offset(OffsetAt::Latest)
-                .await
-                .map_err(|e| kafka_error("list offsets", topic, &e));
-        }
-        Ok(o)
+    async fn offset(&self, query: OffsetQuery) -> Result<i64> {
+        lookup_offset(&self.pc, query).await
     }
+}
+
+async fn lookup_offset(pc: &PartitionClient, query: OffsetQuery) -> Result<i64> {
+    let topic = pc.topic();
+    let at = match query {
+        OffsetQuery::Earliest => OffsetAt::Earliest,
+        OffsetQuery::Latest => OffsetAt::Latest,
+        OffsetQuery::At(t) => OffsetAt::Timestamp(t),
+    };
+    let o = pc
+        .get_offset(at)
+        .await
+        .map_err(|e| kafka_error("list offsets", topic, &e))?;
+    if o < 0 {
+        // No record at or after the timestamp: start at the end.
+        return pc
+            .get_offset(OffsetAt::Latest)
+            .await
+            .map_err(|e| kafka_error("list offsets", topic, &e));
+    }
+    Ok(o)
 }
 
 fn kafka_error(operation: &'static str, topic: &str, e: &RsError) -> Error {

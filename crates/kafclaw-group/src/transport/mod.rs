@@ -122,14 +122,18 @@ pub trait Transport: Send + Sync + 'static {
     /// Produces one record; the partition is chosen from the key ([`partition_for_key`]),
     /// records without a key go to partition 0.
     async fn produce(&self, topic: &str, record: OutRecord) -> Result<Produced>;
-    /// Fetches records from `offset`, waiting up to `max_wait` when there are none.
-    async fn fetch(
-        &self,
-        topic: &str,
-        partition: i32,
-        offset: i64,
-        max_wait: Duration,
-    ) -> Result<FetchBatch>;
+    /// Opens a reader for one partition. Each reader has a connection of its own, so a
+    /// reader waiting for new records never delays producers or other readers.
+    async fn reader(&self, topic: &str, partition: i32) -> Result<Box<dyn PartitionReader>>;
     /// Looks up an offset.
     async fn offset(&self, topic: &str, partition: i32, query: OffsetQuery) -> Result<i64>;
+}
+
+/// Reads one partition (see [`Transport::reader`]).
+#[async_trait]
+pub trait PartitionReader: Send + Sync {
+    /// Fetches records from `offset`, waiting up to `max_wait` when there are none.
+    async fn fetch(&self, offset: i64, max_wait: Duration) -> Result<FetchBatch>;
+    /// Looks up an offset of this partition.
+    async fn offset(&self, query: OffsetQuery) -> Result<i64>;
 }

@@ -1,0 +1,6 @@
+//! Integration tests of kafclaw-group against the real Apache Kafka broker that
+//! `cargo xtask test` starts (see docs/testing.md).
+
+mod restart;
+mod support;
+mod transport;
