@@ -306,7 +306,7 @@ impl Tool for ExecTool {
         json!({
             "type": "object",
             "properties": {
-                "command": {"type": "string", "minLength": 1, "maxLength": 8192, "description": "One command line, e.g. `git log -n 5 --oneline` or `grep -rn 'TODO' src`."},
+                "command": {"type": "string", "maxLength": 8192, "description": "One command line, e.g. `git log -n 5 --oneline` or `grep -rn 'TODO' src`."},
                 "working_dir": {"type": "string", "minLength": 1, "description": "Directory inside the work repo or workspace (default: the work repo)."}
             },
             "required": ["command"],

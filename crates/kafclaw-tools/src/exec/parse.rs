@@ -89,7 +89,7 @@ pub(crate) fn split(command: &str) -> Result<Vec<String>, Refusal> {
                         }
                         '$' | '`' => {
                             return Err(refuse(format!(
-                                "`{q}` inside double quotes at byte {j}: there is no shell, so no {}; use single quotes for a literal `{q}`",
+                                "`{q}` inside double quotes at byte {j} ({}): commands run without a shell; use single quotes for a literal `{q}`",
                                 describe(q)
                             )));
                         }
@@ -113,13 +113,13 @@ pub(crate) fn split(command: &str) -> Result<Vec<String>, Refusal> {
             ';' | '&' | '|' | '<' | '>' | '$' | '`' | '(' | ')' | '{' | '}' | '*' | '?' | '['
             | ']' | '!' | '\\' => {
                 return Err(refuse(format!(
-                    "unquoted `{c}` at byte {i}: commands run without a shell, so {} are refused",
+                    "unquoted `{c}` at byte {i} ({}): commands run without a shell; quote it if it is meant literally",
                     describe(c)
                 )));
             }
             '#' | '~' if !in_word => {
                 return Err(refuse(format!(
-                    "`{c}` at the start of a word (byte {i}): commands run without a shell, so {} are refused",
+                    "`{c}` at the start of a word, byte {i} ({}): commands run without a shell; quote it if it is meant literally",
                     describe(c)
                 )));
             }

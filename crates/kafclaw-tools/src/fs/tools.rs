@@ -11,7 +11,7 @@ use rustix::fs::OFlags;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::roots::{Located, Roots, Strictness, map_io};
+use super::roots::{Located, Roots, Strictness, io_refusal, map_io, physical_check};
 use crate::config::FsConfig;
 use crate::error::{Error, Refusal, RefusalRule, Result};
 use crate::tool::{Tool, ToolContext, ToolOutput};
@@ -249,7 +249,7 @@ impl Tool for ReadFileTool {
         json!({
             "type": "object",
             "properties": {
-                "path": {"type": "string", "minLength": 1, "description": "File path (relative to the work repo, or absolute inside a root)."},
+                "path": {"type": "string", "description": "File path (relative to the work repo, or absolute inside a root)."},
                 "offset": {"type": "integer", "minimum": 0, "description": "Byte offset to start at (default 0)."},
                 "max_bytes": {"type": "integer", "minimum": 1, "description": "Most bytes to return (capped by configuration)."}
             },
@@ -351,7 +351,7 @@ impl Tool for ListDirTool {
         json!({
             "type": "object",
             "properties": {
-                "path": {"type": "string", "minLength": 1, "description": "Directory (default: the work repo)."}
+                "path": {"type": "string", "description": "Directory (default: the work repo)."}
             },
             "additionalProperties": false
         })
@@ -440,7 +440,7 @@ impl Tool for WriteFileTool {
         json!({
             "type": "object",
             "properties": {
-                "path": {"type": "string", "minLength": 1, "description": "File path (relative to the work repo, or absolute inside a root)."},
+                "path": {"type": "string", "description": "File path (relative to the work repo, or absolute inside a root)."},
                 "content": {"type": "string", "description": "The complete new content."}
             },
             "required": ["path", "content"],
@@ -469,6 +469,10 @@ impl Tool for WriteFileTool {
                 ));
             }
             let root = located.root;
+            // Resolve what exists of the path first, so that a symlink leading out
+            // is reported as such rather than as a failed mkdir.
+            physical_check(&located)
+                .map_err(|e| Error::refused(TOOL, io_refusal(&a.path, root, &e)))?;
             if let Some(parent) = located.rel.parent()
                 && !parent.as_os_str().is_empty()
             {
@@ -523,7 +527,7 @@ impl Tool for EditFileTool {
         json!({
             "type": "object",
             "properties": {
-                "path": {"type": "string", "minLength": 1, "description": "File path."},
+                "path": {"type": "string", "description": "File path."},
                 "old_text": {"type": "string", "minLength": 1, "description": "Exact text to replace; must occur exactly once."},
                 "new_text": {"type": "string", "description": "Replacement text."}
             },
