@@ -14,6 +14,7 @@ mod error;
 mod events;
 mod group;
 mod migrate;
+mod offset_store;
 mod offsets;
 mod retention;
 mod row;

@@ -10,4 +10,5 @@ mod open;
 mod settings;
 mod support;
 mod tasks;
+mod transport;
 mod usage;
