@@ -113,23 +113,26 @@ fn run_with_broker(
     cmd.current_dir(root).arg("test");
     without_package_env(&mut cmd);
     // Only cargo's own options count, not those after a second `--` (for the test binaries).
-    let picks_packages = args
-        .cargo_args
+    let own_args: Vec<&String> = args.cargo_args.iter().take_while(|a| *a != "--").collect();
+    let picks_packages = own_args
         .iter()
-        .take_while(|a| *a != "--")
-        .any(|a| a.starts_with("-p") || a.starts_with("--package") || a == "--manifest-path");
+        .any(|a| a.starts_with("-p") || a.starts_with("--package") || *a == "--manifest-path");
     if !picks_packages {
         cmd.arg("--workspace");
+    }
+    // Run every test binary even after one fails: CI should show all failures at once.
+    if !own_args.iter().any(|a| *a == "--no-fail-fast") {
+        cmd.arg("--no-fail-fast");
     }
     cmd.args(&args.cargo_args)
         .envs(env.iter().map(|(k, v)| (k, v)));
     step(&format!(
         "cargo test {}",
-        if picks_packages {
-            args.cargo_args.join(" ")
-        } else {
-            format!("--workspace {}", args.cargo_args.join(" "))
-        }
+        cmd.get_args()
+            .skip(1)
+            .map(|a| a.to_string_lossy())
+            .collect::<Vec<_>>()
+            .join(" ")
     ));
     let status = cmd.status().context("run cargo test")?;
     if !status.success() {
