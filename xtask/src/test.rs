@@ -109,31 +109,13 @@ fn run_with_broker(
     }
 
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let cargo_args = cargo_test_args(&args.cargo_args);
     let mut cmd = Command::new(cargo);
-    cmd.current_dir(root).arg("test");
-    without_package_env(&mut cmd);
-    // Only cargo's own options count, not those after a second `--` (for the test binaries).
-    let own_args: Vec<&String> = args.cargo_args.iter().take_while(|a| *a != "--").collect();
-    let picks_packages = own_args
-        .iter()
-        .any(|a| a.starts_with("-p") || a.starts_with("--package") || *a == "--manifest-path");
-    if !picks_packages {
-        cmd.arg("--workspace");
-    }
-    // Run every test binary even after one fails: CI should show all failures at once.
-    if !own_args.iter().any(|a| *a == "--no-fail-fast") {
-        cmd.arg("--no-fail-fast");
-    }
-    cmd.args(&args.cargo_args)
+    cmd.current_dir(root)
+        .args(&cargo_args)
         .envs(env.iter().map(|(k, v)| (k, v)));
-    step(&format!(
-        "cargo test {}",
-        cmd.get_args()
-            .skip(1)
-            .map(|a| a.to_string_lossy())
-            .collect::<Vec<_>>()
-            .join(" ")
-    ));
+    without_package_env(&mut cmd);
+    step(&format!("cargo {}", cargo_args.join(" ")));
     let status = cmd.status().context("run cargo test")?;
     if !status.success() {
         failures.push(format!("cargo test ({status})"));
@@ -145,6 +127,25 @@ fn run_with_broker(
     } else {
         bail!("failed: {}", failures.join(", "))
     }
+}
+
+/// `cargo test` arguments: the whole workspace unless packages are picked, and
+/// every test binary even after one fails (CI should show all failures at once).
+fn cargo_test_args(extra: &[String]) -> Vec<String> {
+    // Only cargo's own options count, not those after a second `--` (for the test binaries).
+    let own: Vec<&String> = extra.iter().take_while(|a| *a != "--").collect();
+    let picks_packages = own
+        .iter()
+        .any(|a| a.starts_with("-p") || a.starts_with("--package") || *a == "--manifest-path");
+    let mut args = vec!["test".to_owned()];
+    if !picks_packages {
+        args.push("--workspace".to_owned());
+    }
+    if !own.iter().any(|a| *a == "--no-fail-fast") {
+        args.push("--no-fail-fast".to_owned());
+    }
+    args.extend(extra.iter().cloned());
+    args
 }
 
 /// Finds a broker directory no other `cargo xtask test` uses and whose ports are free.
@@ -274,5 +275,46 @@ impl Drop for StopOnDrop<'_> {
             Ok(_) => {}
             Err(e) => eprintln!("error: could not stop the test broker: {e}"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(a: &[&str]) -> Vec<String> {
+        cargo_test_args(&a.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn the_default_is_the_whole_workspace_without_fail_fast() {
+        assert_eq!(args(&[]), ["test", "--workspace", "--no-fail-fast"]);
+    }
+
+    #[test]
+    fn picking_packages_drops_workspace() {
+        assert_eq!(
+            args(&["-p", "kafclaw-testkit"]),
+            ["test", "--no-fail-fast", "-p", "kafclaw-testkit"]
+        );
+        assert_eq!(
+            args(&["--package=a", "--no-fail-fast"]),
+            ["test", "--package=a", "--no-fail-fast"]
+        );
+    }
+
+    #[test]
+    fn arguments_for_the_test_binaries_do_not_count() {
+        assert_eq!(
+            args(&["--", "-p", "--no-fail-fast"]),
+            [
+                "test",
+                "--workspace",
+                "--no-fail-fast",
+                "--",
+                "-p",
+                "--no-fail-fast"
+            ]
+        );
     }
 }
