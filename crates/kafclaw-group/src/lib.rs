@@ -14,6 +14,7 @@
 //! durable [`OffsetStore`] lives in kafclaw-timeline.
 
 mod consumer;
+mod decoding;
 mod error;
 mod offsets;
 mod settings;
@@ -23,6 +24,7 @@ pub use consumer::{
     BroadcastConsumer, ConsumerOptions, ConsumerStats, HandlerError, PartitionLag, RecordHandler,
     StartAt, Subscription,
 };
+pub use decoding::{Decoding, EnvelopeHandler};
 pub use error::{Error, Result};
 pub use offsets::{
     MemoryOffsetStore, MemoryTxn, OffsetStore, RecordPosition, RecordTxn, StoreError,

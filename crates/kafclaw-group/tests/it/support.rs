@@ -4,8 +4,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use kafclaw_envelope::{Decoded, Message};
 use kafclaw_group::{
-    HandlerError, InRecord, KafkaSettings, KafkaTransport, RecordHandler, RecordTxn,
+    EnvelopeHandler, HandlerError, InRecord, KafkaSettings, KafkaTransport, RecordHandler,
+    RecordTxn,
 };
 use kafclaw_testkit::TestBroker;
 
@@ -70,4 +72,45 @@ pub async fn connect(broker: &TestBroker) -> Arc<KafkaTransport> {
             .await
             .expect("connect to the test broker"),
     )
+}
+
+/// Records the task ids of the request envelopes it is given.
+#[derive(Default)]
+pub struct EnvelopeRecorder {
+    pub tasks: Mutex<Vec<String>>,
+}
+
+impl EnvelopeRecorder {
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self::default())
+    }
+
+    pub fn task_ids(&self) -> Vec<String> {
+        self.tasks.lock().unwrap().clone()
+    }
+}
+
+#[async_trait]
+impl<X: RecordTxn> EnvelopeHandler<X> for EnvelopeRecorder {
+    async fn handle_envelope(
+        &self,
+        _record: &InRecord,
+        decoded: Decoded,
+        _txn: &mut X,
+    ) -> Result<(), HandlerError> {
+        match decoded {
+            Decoded::Group { envelope, .. } => match envelope.message {
+                Message::Request(r) => {
+                    self.tasks.lock().unwrap().push(r.task_id);
+                    Ok(())
+                }
+                other => Err(HandlerError::Malformed(format!(
+                    "unexpected message {other:?}"
+                ))),
+            },
+            other => Err(HandlerError::Malformed(format!(
+                "unexpected record {other:?}"
+            ))),
+        }
+    }
 }

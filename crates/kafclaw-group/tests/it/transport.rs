@@ -5,12 +5,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kafclaw_group::{
-    BroadcastConsumer, ConsumerOptions, Error, KafkaSettings, KafkaTransport, MemoryOffsetStore,
-    OutRecord, StartAt, Subscription, TlsFiles, Transport,
+    BroadcastConsumer, ConsumerOptions, Decoding, Error, KafkaSettings, KafkaTransport,
+    MemoryOffsetStore, OutRecord, StartAt, Subscription, TlsFiles, Transport,
 };
 use kafclaw_testkit::{maybe_skip_kafka, random_topic_name};
 
-use crate::support::{Recorder, connect};
+use crate::support::{EnvelopeRecorder, Recorder, connect};
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -188,18 +188,26 @@ async fn restarted_consumer_resumes_after_the_last_handled_record() {
 }
 
 #[tokio::test]
-async fn garbage_records_are_counted_and_skipped() {
+async fn records_that_are_not_envelopes_are_counted_and_skipped() {
     let broker = maybe_skip_kafka!();
     let t = connect(&broker).await;
-    let topic = random_topic_name("garbage");
+    let group = kafclaw_envelope::GroupName::new(&kafclaw_testkit::random_group_name()).unwrap();
+    let topic = group.topic(kafclaw_envelope::GroupTopic::Requests);
     t.ensure_topic(&topic, 1, 1).await.unwrap();
+    let envelope = |n: usize| {
+        let request = kafclaw_envelope::TaskRequest::new(format!("t-{n}"), "agent-a", "d", "c");
+        kafclaw_envelope::GroupEnvelope::new("agent-a", kafclaw_envelope::Message::Request(request))
+            .to_json()
+            .unwrap()
+    };
     let values: Vec<Vec<u8>> = vec![
-        json(0, "k"),
+        envelope(0),
         vec![0xff, 0x00, 0x13, 0x37],
         b"{\"type\": truncated".to_vec(),
         b"[1,2,3]".to_vec(),
         Vec::new(),
-        json(1, "k"),
+        br#"{"kfs_lfs": "not-a-version"}"#.to_vec(),
+        envelope(1),
     ];
     for v in values {
         t.produce(
@@ -213,25 +221,30 @@ async fn garbage_records_are_counted_and_skipped() {
         .await
         .unwrap();
     }
-    let rec = Recorder::new();
+    let rec = EnvelopeRecorder::new();
     let c = BroadcastConsumer::new(
         Arc::clone(&t),
         Arc::new(MemoryOffsetStore::new()),
-        Arc::clone(&rec),
+        Arc::new(Decoding(Arc::clone(&rec))),
         ConsumerOptions::new("me"),
     );
     c.subscribe(Subscription::fresh(&topic, StartAt::Earliest))
         .await
         .unwrap();
-    rec.wait_for(2, WAIT).await;
     let ok = kafclaw_testkit::wait_until_async(WAIT, Duration::from_millis(20), || async {
-        c.stats().malformed == 4
+        c.stats().malformed == 5
     })
     .await;
     assert!(ok, "{:?}", c.stats());
     assert_eq!(
+        rec.task_ids(),
+        vec!["t-0", "t-1"],
+        "the envelopes around the garbage were handled"
+    );
+    assert_eq!(c.stats().handled, 2);
+    assert_eq!(
         c.lag()[0].next_offset,
-        6,
+        7,
         "the consumer went past the garbage"
     );
     c.shutdown().await;

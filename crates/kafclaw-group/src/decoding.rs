@@ -1,0 +1,66 @@
+//! Decoding consumed records into envelopes before they reach protocol code.
+//!
+//! [`Decoding`] wraps an [`EnvelopeHandler`] as a [`RecordHandler`]: it decodes each
+//! record with kafclaw-envelope (by topic, leniently, as a Go agent would) and turns a
+//! record that is not an envelope (not JSON, JSON that is not an object, a malformed
+//! LFS pointer) into [`HandlerError::Malformed`], which the consumer counts and skips.
+
+use async_trait::async_trait;
+use kafclaw_envelope::{Decoded, decode_record_on};
+
+use crate::consumer::{HandlerError, RecordHandler};
+use crate::offsets::RecordTxn;
+use crate::transport::InRecord;
+
+/// Handles decoded envelopes inside the record's transaction.
+#[async_trait]
+pub trait EnvelopeHandler<X: RecordTxn>: Send + Sync + 'static {
+    /// Handles one decoded record. `decoded` is never [`Decoded::Raw`].
+    async fn handle_envelope(
+        &self,
+        record: &InRecord,
+        decoded: Decoded,
+        txn: &mut X,
+    ) -> Result<(), HandlerError>;
+}
+
+#[async_trait]
+impl<X: RecordTxn, H: EnvelopeHandler<X>> EnvelopeHandler<X> for std::sync::Arc<H> {
+    async fn handle_envelope(
+        &self,
+        record: &InRecord,
+        decoded: Decoded,
+        txn: &mut X,
+    ) -> Result<(), HandlerError> {
+        (**self).handle_envelope(record, decoded, txn).await
+    }
+}
+
+/// A [`RecordHandler`] that decodes envelopes for an [`EnvelopeHandler`].
+#[derive(Debug, Clone)]
+pub struct Decoding<H>(pub H);
+
+#[async_trait]
+impl<X: RecordTxn, H: EnvelopeHandler<X>> RecordHandler<X> for Decoding<H> {
+    async fn handle(&self, record: &InRecord, txn: &mut X) -> Result<(), HandlerError> {
+        match decode_record_on(&record.topic, &record.value) {
+            Ok(Decoded::Raw(v)) => Err(HandlerError::Malformed(format!(
+                "not an envelope: a JSON {} instead of an object",
+                json_kind(&v)
+            ))),
+            Ok(decoded) => self.0.handle_envelope(record, decoded, txn).await,
+            Err(e) => Err(HandlerError::Malformed(e.to_string())),
+        }
+    }
+}
+
+fn json_kind(v: &serde_json::Value) -> &'static str {
+    match v {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "boolean",
+        serde_json::Value::Number(_) => "number",
+        serde_json::Value::String(_) => "string",
+        serde_json::Value::Array(_) => "array",
+        serde_json::Value::Object(_) => "object",
+    }
+}
