@@ -5,8 +5,8 @@ use serde_json::Value;
 use crate::envelope::decode_group;
 use crate::error::{Error, Result};
 use crate::jsonutil::strip_nulls;
-use crate::knowledge::decode_knowledge;
-use crate::{GroupEnvelope, KnowledgeEnvelope, KnowledgeType, LfsEnvelope, TopicKind};
+use crate::knowledge::{decode_knowledge, looks_like_knowledge};
+use crate::{GroupEnvelope, KnowledgeEnvelope, LfsEnvelope, TopicKind};
 
 /// What a record value turned out to be.
 #[derive(Debug, Clone, PartialEq)]
@@ -33,8 +33,8 @@ pub enum Decoded {
 /// * An object with a top-level `kfs_lfs` member is an LFS pointer record
 ///   (KafScale's prefix test, [`crate::looks_like_lfs_pointer`], finds the same
 ///   records when `kfs_lfs` comes first).
-/// * On a knowledge topic, or with no topic and a knowledge `type`, it is a
-///   knowledge envelope.
+/// * On a knowledge topic, or with no topic and a knowledge `type` (or an unknown
+///   `type` with camelCase knowledge fields), it is a knowledge envelope.
 /// * Otherwise it is a group envelope. With a group or skill topic the topic
 ///   decides the payload type, as the Go router does, except where the `type`
 ///   names another type allowed on that topic (`task_status` on `responses`,
@@ -75,10 +75,7 @@ pub fn decode_value(topic: Option<&TopicKind>, value: Value) -> Result<Decoded> 
     }
     let knowledge = match topic {
         Some(kind) => kind.is_knowledge(),
-        None => map
-            .get("type")
-            .and_then(Value::as_str)
-            .is_some_and(|t| KnowledgeType::parse(t).is_some()),
+        None => looks_like_knowledge(&map),
     };
     if knowledge {
         return Ok(Decoded::Knowledge(Box::new(decode_knowledge(map)?)));

@@ -501,6 +501,17 @@ impl<'de> Deserialize<'de> for KnowledgeEnvelope {
     }
 }
 
+/// Without a topic: is this object a knowledge envelope? Yes when its `type` is a
+/// knowledge type, or when the type is not a group type and it has camelCase
+/// knowledge header fields.
+pub(crate) fn looks_like_knowledge(map: &Map<String, Value>) -> bool {
+    match map.get("type").and_then(Value::as_str) {
+        Some(t) if KnowledgeType::parse(t).is_some() => true,
+        Some(t) if crate::MessageType::parse(t).is_some() => false,
+        _ => map.contains_key("schemaVersion") || map.contains_key("clawId"),
+    }
+}
+
 pub(crate) fn decode_knowledge(mut map: Map<String, Value>) -> Result<KnowledgeEnvelope> {
     let schema_version = take_string(&mut map, "schemaVersion")?.unwrap_or_default();
     let declared = take_string(&mut map, "type")?.unwrap_or_default();

@@ -126,7 +126,7 @@ pub(crate) fn is_uuid_text(text: &str) -> bool {
 
 fn is_base64(text: &str) -> bool {
     let bytes = text.as_bytes();
-    if bytes.len() % 4 != 0 {
+    if !bytes.len().is_multiple_of(4) {
         return false;
     }
     let body = |b: &u8| b.is_ascii_alphanumeric() || *b == b'+' || *b == b'/';

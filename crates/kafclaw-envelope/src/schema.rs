@@ -154,11 +154,23 @@ fn finish(schema: Schema, title: &str, description: &str) -> Value {
     value
 }
 
-/// Removes `default` annotations and turns rustdoc links in descriptions into plain code spans.
+/// Removes `default` annotations, turns rustdoc links in descriptions into plain
+/// code spans, and spells out the range of 64-bit and 32-bit integer formats (which
+/// JSON Schema validators do not know).
 fn strip_defaults(value: &mut Value) {
     match value {
         Value::Object(map) => {
             map.remove("default");
+            let bounds = match map.get("format").and_then(Value::as_str) {
+                Some("int64") => Some((json!(i64::MIN), json!(i64::MAX))),
+                Some("uint32") => Some((json!(0), json!(u32::MAX))),
+                Some("uint64") => Some((json!(0), json!(u64::MAX))),
+                _ => None,
+            };
+            if let Some((min, max)) = bounds {
+                map.entry("minimum").or_insert(min);
+                map.entry("maximum").or_insert(max);
+            }
             if let Some(Value::String(text)) = map.get_mut("description") {
                 *text = plain_description(text);
             }

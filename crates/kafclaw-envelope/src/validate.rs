@@ -4,6 +4,7 @@
 //! source of truth with the Rust types); a small evaluator walks the subset of
 //! JSON Schema those schemas use. Strict mode adds rules for our extensions.
 
+use std::cmp::Ordering;
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::OnceLock;
@@ -82,7 +83,7 @@ pub fn validate(value: &Value, opts: &ValidateOptions<'_>) -> Vec<Violation> {
     let type_name = map.get("type").and_then(Value::as_str);
     let knowledge = match &topic {
         Some(kind) => kind.is_knowledge(),
-        None => type_name.is_some_and(|t| KnowledgeType::parse(t).is_some()),
+        None => crate::knowledge::looks_like_knowledge(map),
     };
     if knowledge {
         let known = type_name.and_then(KnowledgeType::parse);
@@ -160,16 +161,17 @@ fn strict_group(
             "required in strict mode: a UUIDv7 that identifies this message",
         )),
         Some(Value::String(id)) => {
-            if let Ok(uuid) = uuid::Uuid::parse_str(id) {
-                if crate::patterns::is_uuid_text(id) && uuid.get_version_num() != 7 {
-                    out.push(violation(
-                        "/message_id",
-                        format!(
-                            "must be a version 7 UUID in strict mode, got version {}",
-                            uuid.get_version_num()
-                        ),
-                    ));
-                }
+            if let Ok(uuid) = uuid::Uuid::parse_str(id)
+                && crate::patterns::is_uuid_text(id)
+                && uuid.get_version_num() != 7
+            {
+                out.push(violation(
+                    "/message_id",
+                    format!(
+                        "must be a version 7 UUID in strict mode, got version {}",
+                        uuid.get_version_num()
+                    ),
+                ));
             }
         }
         Some(_) => {} // the schema already reported the type
@@ -191,27 +193,27 @@ fn strict_group(
         }
         Some(_) => {}
     }
-    if let Some(Value::String(tp)) = map.get("traceparent") {
-        if Pattern::TraceParent.check(tp) {
-            let parts: Vec<&str> = tp.split('-').collect();
-            if parts[0] == "ff" {
-                out.push(violation("/traceparent", "version ff is not allowed"));
-            }
-            if parts[1].bytes().all(|b| b == b'0') {
-                out.push(violation("/traceparent", "trace id must not be all zeros"));
-            }
-            if parts[2].bytes().all(|b| b == b'0') {
-                out.push(violation("/traceparent", "parent id must not be all zeros"));
-            }
+    if let Some(Value::String(tp)) = map.get("traceparent")
+        && Pattern::TraceParent.check(tp)
+    {
+        let parts: Vec<&str> = tp.split('-').collect();
+        if parts[0] == "ff" {
+            out.push(violation("/traceparent", "version ff is not allowed"));
+        }
+        if parts[1].bytes().all(|b| b == b'0') {
+            out.push(violation("/traceparent", "trace id must not be all zeros"));
+        }
+        if parts[2].bytes().all(|b| b == b'0') {
+            out.push(violation("/traceparent", "parent id must not be all zeros"));
         }
     }
-    if let Some(Value::String(ts)) = map.get("timestamp") {
-        if Timestamp::parse(ts).is_ok_and(|t| t.is_zero()) {
-            out.push(violation(
-                "/timestamp",
-                "must not be the zero time in strict mode",
-            ));
-        }
+    if let Some(Value::String(ts)) = map.get("timestamp")
+        && Timestamp::parse(ts).is_ok_and(|t| t.is_zero())
+    {
+        out.push(violation(
+            "/timestamp",
+            "must not be the zero time in strict mode",
+        ));
     }
     match map.get("sender_id") {
         Some(Value::String(s)) if !s.trim().is_empty() => {}
@@ -223,21 +225,22 @@ fn strict_group(
 }
 
 fn strict_knowledge(map: &serde_json::Map<String, Value>, out: &mut Vec<Violation>) {
-    if let Some(Value::String(v)) = map.get("schemaVersion") {
-        if v != KNOWLEDGE_SCHEMA_VERSION {
-            out.push(violation(
-                "/schemaVersion",
-                format!(
-                    "must be \"{KNOWLEDGE_SCHEMA_VERSION}\" in strict mode, got \"{}\"",
-                    shorten(v, 40)
-                ),
-            ));
-        }
+    if let Some(Value::String(v)) = map.get("schemaVersion")
+        && v != KNOWLEDGE_SCHEMA_VERSION
+    {
+        out.push(violation(
+            "/schemaVersion",
+            format!(
+                "must be \"{KNOWLEDGE_SCHEMA_VERSION}\" in strict mode, got \"{}\"",
+                shorten(v, 40)
+            ),
+        ));
     }
-    if let Some(Value::String(ts)) = map.get("timestamp") {
-        if Timestamp::parse(ts).is_ok_and(|t| t.is_zero()) && Pattern::NotZeroTime.check(ts) {
-            out.push(violation("/timestamp", "must not be the zero time"));
-        }
+    if let Some(Value::String(ts)) = map.get("timestamp")
+        && Timestamp::parse(ts).is_ok_and(|t| t.is_zero())
+        && Pattern::NotZeroTime.check(ts)
+    {
+        out.push(violation("/timestamp", "must not be the zero time"));
     }
 }
 
@@ -422,28 +425,28 @@ impl<'s> Eval<'s> {
                 return;
             }
         }
-        if let Some(Value::Array(options)) = obj.get("enum") {
-            if !options.contains(value) {
-                let listed: Vec<String> = options.iter().map(describe).collect();
-                self.push(
-                    Kind::Value,
-                    path,
-                    format!(
-                        "must be one of {}, got {}",
-                        listed.join(", "),
-                        describe(value)
-                    ),
-                );
-            }
+        if let Some(Value::Array(options)) = obj.get("enum")
+            && !options.contains(value)
+        {
+            let listed: Vec<String> = options.iter().map(describe).collect();
+            self.push(
+                Kind::Value,
+                path,
+                format!(
+                    "must be one of {}, got {}",
+                    listed.join(", "),
+                    describe(value)
+                ),
+            );
         }
-        if let Some(expected) = obj.get("const") {
-            if expected != value {
-                self.push(
-                    Kind::Value,
-                    path,
-                    format!("must be {}, got {}", describe(expected), describe(value)),
-                );
-            }
+        if let Some(expected) = obj.get("const")
+            && expected != value
+        {
+            self.push(
+                Kind::Value,
+                path,
+                format!("must be {}, got {}", describe(expected), describe(value)),
+            );
         }
         match value {
             Value::String(text) => self.eval_string(obj, text, path),
@@ -479,14 +482,14 @@ impl<'s> Eval<'s> {
                         self.eval(item_schema, item, &format!("{path}/{i}"), depth + 1);
                     }
                 }
-                if let Some(min) = obj.get("minItems").and_then(Value::as_u64) {
-                    if (items.len() as u64) < min {
-                        self.push(
-                            Kind::Value,
-                            path,
-                            format!("must have at least {min} items, got {}", items.len()),
-                        );
-                    }
+                if let Some(min) = obj.get("minItems").and_then(Value::as_u64)
+                    && (items.len() as u64) < min
+                {
+                    self.push(
+                        Kind::Value,
+                        path,
+                        format!("must have at least {min} items, got {}", items.len()),
+                    );
                 }
             }
             _ => {}
@@ -567,28 +570,29 @@ impl<'s> Eval<'s> {
             }
         }
         let len = text.chars().count() as u64;
-        if let Some(min) = obj.get("minLength").and_then(Value::as_u64) {
-            if len < min {
-                let reason = if min == 1 {
-                    "must not be empty".to_owned()
-                } else {
-                    format!("must be at least {min} characters long")
-                };
-                self.push(Kind::Value, path, reason);
-            }
+        if let Some(min) = obj.get("minLength").and_then(Value::as_u64)
+            && len < min
+        {
+            let reason = if min == 1 {
+                "must not be empty".to_owned()
+            } else {
+                format!("must be at least {min} characters long")
+            };
+            self.push(Kind::Value, path, reason);
         }
-        if let Some(max) = obj.get("maxLength").and_then(Value::as_u64) {
-            if len > max {
-                self.push(
-                    Kind::Value,
-                    path,
-                    format!("must be at most {max} characters long, got {len}"),
-                );
-            }
+        if let Some(max) = obj.get("maxLength").and_then(Value::as_u64)
+            && len > max
+        {
+            self.push(
+                Kind::Value,
+                path,
+                format!("must be at most {max} characters long, got {len}"),
+            );
         }
-        if obj.get("format").and_then(Value::as_str) == Some("date-time") {
-            if let Err(Error::InvalidTimestamp { reason, .. }) = Timestamp::parse(text) {
-                self.push(
+        if obj.get("format").and_then(Value::as_str) == Some("date-time")
+            && let Err(Error::InvalidTimestamp { reason, .. }) = Timestamp::parse(text)
+        {
+            self.push(
                     Kind::Format,
                     path,
                     format!(
@@ -596,7 +600,6 @@ impl<'s> Eval<'s> {
                         shorten(text, 40)
                     ),
                 );
-            }
         }
     }
 
@@ -606,48 +609,61 @@ impl<'s> Eval<'s> {
         n: &serde_json::Number,
         path: &str,
     ) {
-        if let Some(format) = obj.get("format").and_then(Value::as_str) {
-            if let Some((lo, hi)) = integer_range(format) {
-                let fits = match (n.as_i64(), n.as_u64()) {
-                    (Some(v), _) => i128::from(v) >= lo && i128::from(v) <= hi,
-                    (None, Some(v)) => i128::from(v) <= hi,
-                    _ => true, // a float; the type check reported it
-                };
-                if !fits {
-                    self.push(
-                        Kind::Type,
-                        path,
-                        format!("{n} is out of range for a {format} integer"),
-                    );
-                    return;
-                }
+        if let Some(format) = obj.get("format").and_then(Value::as_str)
+            && let Some((lo, hi)) = integer_range(format)
+        {
+            let fits = match as_i128(n) {
+                Some(v) => v >= lo && v <= hi,
+                None => true, // a float; the type check decides
+            };
+            if !fits {
+                self.push(
+                    Kind::Type,
+                    path,
+                    format!("{n} is out of range for {format}"),
+                );
+                return;
             }
         }
-        let value = n.as_f64().unwrap_or(0.0);
-        let bound = |key: &str| obj.get(key).and_then(Value::as_f64);
-        if let Some(min) = bound("minimum") {
-            if value < min {
+        let checks: [BoundCheck; 4] = [
+            ("minimum", |o| o != Ordering::Less, "at least"),
+            ("maximum", |o| o != Ordering::Greater, "at most"),
+            (
+                "exclusiveMinimum",
+                |o| o == Ordering::Greater,
+                "greater than",
+            ),
+            ("exclusiveMaximum", |o| o == Ordering::Less, "less than"),
+        ];
+        for (key, ok, words) in checks {
+            let Some(Value::Number(bound)) = obj.get(key) else {
+                continue;
+            };
+            if compare(n, bound).is_some_and(|o| !ok(o)) {
                 self.push(
                     Kind::Value,
                     path,
-                    format!("must be at least {min}, got {n}"),
+                    format!("must be {words} {bound}, got {n}"),
                 );
             }
         }
-        if let Some(max) = bound("maximum") {
-            if value > max {
-                self.push(Kind::Value, path, format!("must be at most {max}, got {n}"));
-            }
-        }
-        if let Some(min) = bound("exclusiveMinimum") {
-            if value <= min {
-                self.push(
-                    Kind::Value,
-                    path,
-                    format!("must be greater than {min}, got {n}"),
-                );
-            }
-        }
+    }
+}
+
+/// A numeric bound keyword, the orderings it accepts, and how to say it.
+type BoundCheck = (&'static str, fn(Ordering) -> bool, &'static str);
+
+fn as_i128(n: &serde_json::Number) -> Option<i128> {
+    n.as_i64()
+        .map(i128::from)
+        .or_else(|| n.as_u64().map(i128::from))
+}
+
+/// Compares two JSON numbers exactly when both are integers.
+fn compare(a: &serde_json::Number, b: &serde_json::Number) -> Option<Ordering> {
+    match (as_i128(a), as_i128(b)) {
+        (Some(x), Some(y)) => Some(x.cmp(&y)),
+        _ => a.as_f64()?.partial_cmp(&b.as_f64()?),
     }
 }
 
