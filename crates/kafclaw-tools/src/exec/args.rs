@@ -7,7 +7,8 @@
 //! symlinks on the way must not lead out). Program-specific: options that run other
 //! programs, follow symlinks out of the tree, read file lists or write files are
 //! refused, and safety options are injected (`--sandbox` for sed, `--no-config` for
-//! rg, `--no-ext-diff --no-textconv` for git diff/log/show). Long options are also
+//! rg, `--no-ext-diff --no-textconv` for git diff/log/show, `--no-textconv` for
+//! git blame). Long options are also
 //! refused when given as an abbreviation of a refused option (GNU and git accept
 //! unambiguous prefixes).
 
@@ -522,9 +523,13 @@ fn git(args: &[String], scope: &PathScope<'_>) -> Result<Vec<String>, Refusal> {
         check_cluster(P, arg, &short, scope)?;
     }
     let mut out: Vec<String> = args[..=idx].to_vec();
-    if matches!(sub.as_str(), "diff" | "log" | "show") {
-        out.push("--no-ext-diff".into());
-        out.push("--no-textconv".into());
+    match sub.as_str() {
+        "diff" | "log" | "show" => {
+            out.push("--no-ext-diff".into());
+            out.push("--no-textconv".into());
+        }
+        "blame" => out.push("--no-textconv".into()),
+        _ => {}
     }
     out.extend(rest.iter().cloned());
     Ok(out)
