@@ -32,9 +32,11 @@ impl PathScope<'_> {
             .roots
             .locate_from(self.base, arg, crate::fs::Strictness::Argument)
             .map_err(|r| argument_refusal(program, arg, r))?;
-        crate::fs::physical_check(&located).map_err(|e| {
-            argument_refusal(program, arg, crate::fs::io_refusal(arg, located.root, &e))
-        })
+        crate::fs::physical_check(&located)
+            .map(|_| ())
+            .map_err(|e| {
+                argument_refusal(program, arg, crate::fs::io_refusal(arg, located.root, &e))
+            })
     }
 }
 

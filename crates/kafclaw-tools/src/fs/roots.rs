@@ -141,22 +141,13 @@ impl Roots {
             .map(|r| (r.name.as_str(), r.real.as_path()))
     }
 
-    /// Check `input` against the roots (both stages) and return its canonical
-    /// absolute path if it exists, or the canonical path of its parent joined with
-    /// the last component if only the parent exists.
+    /// Check `input` against the roots (both stages) and return the canonical
+    /// absolute path it names: the canonical form of the part that exists, joined
+    /// with the part that does not (which may not contain `..`).
     pub fn check(&self, input: &str) -> std::result::Result<PathBuf, Refusal> {
         let located = self.locate(input, Strictness::Strict)?;
-        match physical_check(&located) {
-            Ok(()) => {}
-            Err(e) => return Err(io_refusal(input, located.root, &e)),
-        }
-        let canon = located
-            .root
-            .dir
-            .canonicalize(located.cap_path())
-            .map(|p| located.root.real.join(p))
-            .unwrap_or_else(|_| located.root.real.join(&located.rel));
-        Ok(canon)
+        let rel = physical_check(&located).map_err(|e| io_refusal(input, located.root, &e))?;
+        Ok(located.root.real.join(rel))
     }
 
     pub(crate) fn default_root(&self) -> &Root {
@@ -405,9 +396,14 @@ fn lexical(
 }
 
 /// Resolve the longest existing prefix of `located` beneath its root, so that a
-/// symlink anywhere on the way that leads out is detected. Not-found tails are fine.
-pub(crate) fn physical_check(located: &Located<'_>) -> io::Result<()> {
+/// symlink anywhere on the way that leads out is detected, and return the canonical
+/// root-relative path it would name. The part that does not exist yet must not
+/// contain `..`: once a component is missing, where a later `..` lands can only be
+/// judged lexically, and a symlink earlier on the way may have made the lexical view
+/// wrong (`link_to_root/new/../../x` climbs out if `new` is ever created).
+pub(crate) fn physical_check(located: &Located<'_>) -> io::Result<PathBuf> {
     let mut p = located.rel.clone();
+    let mut tail: Vec<std::ffi::OsString> = Vec::new();
     loop {
         let target: &Path = if p.as_os_str().is_empty() {
             Path::new(".")
@@ -415,14 +411,30 @@ pub(crate) fn physical_check(located: &Located<'_>) -> io::Result<()> {
             &p
         };
         match located.root.dir.canonicalize(target) {
-            Ok(_) => return Ok(()),
+            Ok(canon) => {
+                let mut canon: PathBuf = canon
+                    .components()
+                    .filter(|c| !matches!(c, Component::CurDir))
+                    .collect();
+                for part in tail.iter().rev() {
+                    if part == ".." {
+                        return Err(io::Error::other(
+                            "`..` follows a component that does not exist, so where it leads cannot be checked",
+                        ));
+                    }
+                    canon.push(part);
+                }
+                return Ok(canon);
+            }
             Err(e)
                 if e.kind() == io::ErrorKind::NotFound
                     || e.raw_os_error() == Some(rustix::io::Errno::NOTDIR.raw_os_error()) =>
             {
-                if !p.pop() {
-                    return Ok(());
+                match p.components().next_back() {
+                    Some(last) => tail.push(last.as_os_str().to_owned()),
+                    None => return Ok(PathBuf::new()),
                 }
+                p.pop();
             }
             Err(e) => return Err(e),
         }

@@ -37,10 +37,15 @@ async fn blocking<T: Send + 'static>(
         })?
 }
 
+/// Both stages of the check. Every open afterwards goes through the root handle
+/// again, so this is for clear refusals, not the guarantee itself.
 fn locate<'a>(tool: &str, roots: &'a Roots, path: &str) -> Result<Located<'a>> {
-    roots
+    let located = roots
         .locate(path, Strictness::Strict)
-        .map_err(|r| Error::refused(tool, r))
+        .map_err(|r| Error::refused(tool, r))?;
+    physical_check(&located)
+        .map_err(|e| Error::refused(tool, io_refusal(path, located.root, &e)))?;
+    Ok(located)
 }
 
 /// Flags for every open: never block on a FIFO, never acquire a controlling terminal.
@@ -469,10 +474,6 @@ impl Tool for WriteFileTool {
                 ));
             }
             let root = located.root;
-            // Resolve what exists of the path first, so that a symlink leading out
-            // is reported as such rather than as a failed mkdir.
-            physical_check(&located)
-                .map_err(|e| Error::refused(TOOL, io_refusal(&a.path, root, &e)))?;
             if let Some(parent) = located.rel.parent()
                 && !parent.as_os_str().is_empty()
             {

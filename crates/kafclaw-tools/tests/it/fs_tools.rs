@@ -103,7 +103,7 @@ async fn list_dir_is_sorted_and_marks_types() {
         .await
         .expect("list");
     // `up` and `up2` are symlinks that lead out: listed, not followed.
-    assert_eq!(out.content, "nested.txt\t7\nup@\nup2@\n");
+    assert_eq!(out.content, "back@\nnested.txt\t7\nup@\nup2@\n");
     let out = reg
         .execute("list_dir", json!({}), &ctx())
         .await

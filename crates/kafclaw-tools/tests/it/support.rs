@@ -26,6 +26,7 @@ pub const SECRET: &str = "SECRET-b41d2e-outside-inner";
 ///     sub/up -> ../..                  sub/up2 -> ../../outside
 ///     chain1 -> chain2 -> out_rel      loop -> loop
 ///     in_link -> sub (inside)          swapped -> ../outside (a dir swapped for a symlink)
+///     sub/back -> .. (inside, but one level shallower than it looks)
 ///     dangling_out -> /nonexistent-kafclaw-outside/x
 ///     etc_link -> /etc                 proc_link -> /proc/self/root
 ///   ws/                 workspace root
@@ -77,6 +78,7 @@ impl Fixture {
         link(Path::new("out_rel"), root.join("chain2"));
         link(Path::new("loop"), root.join("loop"));
         link(Path::new("sub"), root.join("in_link"));
+        link(Path::new(".."), root.join("sub/back"));
         link(Path::new("../outside"), root.join("swapped"));
         link(
             Path::new("/nonexistent-kafclaw-outside/x"),
