@@ -8,6 +8,8 @@
 
 mod config_cmd;
 mod envelope_cmd;
+mod setup;
+mod tools_cmd;
 
 use std::process::ExitCode;
 
@@ -36,6 +38,8 @@ enum Cmd {
     Config(config_cmd::Args),
     /// Work with KafClaw wire envelopes (validate messages against the protocol).
     Envelope(envelope_cmd::Args),
+    /// List the tools, or run one through the policy engine and sandbox without a model.
+    Tools(tools_cmd::Args),
 }
 
 fn main() -> ExitCode {
@@ -43,6 +47,7 @@ fn main() -> ExitCode {
     let result = match cli.cmd {
         Cmd::Config(args) => config_cmd::run(args),
         Cmd::Envelope(args) => envelope_cmd::run(args),
+        Cmd::Tools(args) => tools_cmd::run(args),
     };
     match result {
         Ok(code) => code,

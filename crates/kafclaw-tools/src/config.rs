@@ -111,6 +111,9 @@ pub struct ExecConfig {
     pub max_output_bytes: usize,
     /// Directories searched for allowed programs; also the child's `PATH`.
     pub path_dirs: Vec<PathBuf>,
+    /// Operator deny patterns (regular expressions, matched case-insensitively against
+    /// the whole command line), applied on top of the built-in ones.
+    pub deny_patterns: Vec<String>,
 }
 
 impl Default for ExecConfig {
@@ -128,6 +131,7 @@ impl Default for ExecConfig {
                 PathBuf::from("/usr/bin"),
                 PathBuf::from("/bin"),
             ],
+            deny_patterns: Vec::new(),
         }
     }
 }

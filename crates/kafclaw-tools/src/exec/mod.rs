@@ -30,6 +30,7 @@ pub struct ExecTool {
     roots: Arc<Roots>,
     cfg: ExecConfig,
     allowed: BTreeSet<String>,
+    extra_deny: Vec<regex::Regex>,
     description: String,
 }
 
@@ -78,6 +79,18 @@ impl ExecTool {
                 problem: "must be at least 1".into(),
             });
         }
+        let mut extra_deny = Vec::with_capacity(cfg.deny_patterns.len());
+        for (i, p) in cfg.deny_patterns.iter().enumerate() {
+            let re = regex::RegexBuilder::new(p)
+                .case_insensitive(true)
+                .size_limit(1 << 20)
+                .build()
+                .map_err(|e| Error::Config {
+                    key: format!("exec.denyPatterns[{i}]"),
+                    problem: format!("`{p}` is not a valid regular expression: {e}"),
+                })?;
+            extra_deny.push(re);
+        }
         let allowed: BTreeSet<String> = cfg.allowed_programs.iter().cloned().collect();
         let description = format!(
             "Run one program without a shell: `command` is split into words (single and double quotes work; `;`, `&&`, `|`, `$`, backticks, redirections, globs and newlines are refused). Allowed programs: {}. Path arguments must stay inside the work repo or workspace. Runs in `working_dir` (default: the work repo), times out after {} s, output is capped.",
@@ -88,6 +101,7 @@ impl ExecTool {
             roots,
             cfg,
             allowed,
+            extra_deny,
             description,
         })
     }
@@ -170,6 +184,16 @@ impl ExecTool {
             )));
         }
         deny::check(&argv).map_err(Self::refuse)?;
+        let line = argv.join(" ");
+        if let Some(re) = self.extra_deny.iter().find(|re| re.is_match(&line)) {
+            return Err(Self::refuse(Refusal::new(
+                RefusalRule::DeniedPattern,
+                format!(
+                    "command matches the configured deny pattern `{}`",
+                    re.as_str()
+                ),
+            )));
+        }
         if !self.allowed.contains(&argv0) {
             return Err(Self::refuse(Refusal::new(
                 RefusalRule::ProgramNotAllowed,

@@ -294,3 +294,44 @@ async fn missing_program_and_bad_config_are_clear_errors() {
         other => panic!("{other:?}"),
     }
 }
+
+#[tokio::test]
+async fn configured_deny_patterns_refuse_matching_commands() {
+    let fx = Fixture::new();
+    let tool = exec_with(
+        &fx,
+        ExecConfig {
+            deny_patterns: vec![r"\bgit\s+push\b".into(), "SECRET-WORD".into()],
+            ..ExecConfig::default()
+        },
+    );
+    for command in ["git push origin main", "echo secret-word"] {
+        match tool.execute(json!({ "command": command }), &ctx()).await {
+            Err(Error::Refused { refusal, .. }) => {
+                assert_eq!(refusal.rule.as_str(), "denied_pattern", "{command}");
+                assert!(
+                    refusal.reason.contains("configured deny pattern"),
+                    "{}",
+                    refusal.reason
+                );
+            }
+            other => panic!("{command}: {other:?}"),
+        }
+    }
+    // A command the patterns do not match still runs.
+    assert!(run(&tool, "echo fine").await.content.contains("fine"));
+    let roots = Arc::new(Roots::open(&fx.config().roots).expect("roots"));
+    match ExecTool::new(
+        roots,
+        ExecConfig {
+            deny_patterns: vec!["(unclosed".into()],
+            ..ExecConfig::default()
+        },
+    ) {
+        Err(Error::Config { key, problem }) => {
+            assert_eq!(key, "exec.denyPatterns[0]");
+            assert!(problem.contains("(unclosed"), "{problem}");
+        }
+        other => panic!("{other:?}"),
+    }
+}
