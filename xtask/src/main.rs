@@ -3,6 +3,7 @@
 //! Code generation with a `--check` mode, the development Kafka broker, the
 //! test runner that CI calls, and benchmarks. Not shipped to users.
 
+mod bench;
 mod kafka;
 mod schemas;
 mod test;
@@ -31,6 +32,8 @@ enum Cmd {
     },
     /// Run the whole test suite: starts its own broker, runs every test, stops the broker.
     Test(test::TestArgs),
+    /// Run a benchmark (release build) against a broker of its own; prints a table with ratios.
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -39,6 +42,7 @@ fn main() -> anyhow::Result<()> {
         Cmd::Schemas { check } => schemas::run(check),
         Cmd::Kafka { cmd } => kafka::run(cmd),
         Cmd::Test(args) => test::run(args),
+        Cmd::Bench(args) => bench::run(args),
     }
 }
 

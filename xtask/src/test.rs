@@ -152,7 +152,7 @@ fn cargo_test_args(extra: &[String]) -> Vec<String> {
 ///
 /// The returned file holds an advisory lock on `target/kafka/<P>/owner.lock`
 /// for as long as this run lives, so concurrent runs pick different ports.
-fn claim_broker(root: &Path, requested: Option<u16>) -> anyhow::Result<(Broker, File)> {
+pub(crate) fn claim_broker(root: &Path, requested: Option<u16>) -> anyhow::Result<(Broker, File)> {
     let candidates: Vec<u16> = match requested {
         Some(p) => vec![p],
         None => (0..PORT_ATTEMPTS)
@@ -241,7 +241,7 @@ fn prepare_python(root: &Path) -> anyhow::Result<PathBuf> {
 /// that watch such a variable (ring watches `CARGO_MANIFEST_DIR`) would
 /// otherwise be rebuilt every time the nested cargo's environment differs from
 /// a plain `cargo test`.
-fn without_package_env(cmd: &mut Command) {
+pub(crate) fn without_package_env(cmd: &mut Command) {
     for (key, _) in std::env::vars_os() {
         let Some(key) = key.to_str() else { continue };
         if key.starts_with("CARGO_PKG_")
@@ -267,7 +267,7 @@ fn step(what: &str) {
 }
 
 /// Stops the broker when dropped (normal return, `?` and panics alike).
-struct StopOnDrop<'a>(&'a Broker);
+pub(crate) struct StopOnDrop<'a>(pub(crate) &'a Broker);
 
 impl Drop for StopOnDrop<'_> {
     fn drop(&mut self) {
