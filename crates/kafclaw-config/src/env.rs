@@ -421,6 +421,10 @@ pub(crate) const BINDINGS: &[EnvBinding] = &[
     bind("KAFCLAW_GROUP_ONBOARD_MODE", "group.onboardMode"),
     bind("KAFCLAW_GROUP_ONBOARD_SECRET", "group.onboardSecret"),
     bind(
+        "KAFCLAW_GROUP_ONBOARD_TIMEOUT_SECS",
+        "group.onboardTimeoutSecs",
+    ),
+    bind(
         "KAFCLAW_GROUP_MAX_DELEGATION_DEPTH",
         "group.maxDelegationDepth",
     ),

@@ -859,6 +859,8 @@ pub struct GroupConfig {
     pub onboard_mode: String,
     /// Shared group secret answering gated onboarding challenges.
     pub onboard_secret: Secret,
+    /// How long a newcomer waits for a sponsor's answer while onboarding, in seconds.
+    pub onboard_timeout_secs: u64,
     /// Delegation depth limit.
     pub max_delegation_depth: u32,
     /// Deadline of a delegated task without its own, in seconds.
@@ -893,6 +895,7 @@ impl Default for GroupConfig {
             replication_factor: 1,
             onboard_mode: "open".to_owned(),
             onboard_secret: Secret::default(),
+            onboard_timeout_secs: 30,
             max_delegation_depth: 3,
             default_task_timeout_secs: 300,
             skills: Vec::new(),

@@ -158,6 +158,7 @@ impl Config {
         at_least("group.pollIntervalMs", k.poll_interval_ms, 1)?;
         at_least("group.heartbeatIntervalSecs", k.heartbeat_interval_secs, 1)?;
         at_least("group.missedHeartbeats", k.missed_heartbeats.into(), 1)?;
+        at_least("group.onboardTimeoutSecs", k.onboard_timeout_secs, 1)?;
         at_least("group.topicPartitions", k.topic_partitions.into(), 1)?;
         if k.topic_partitions > i32::MAX as u32 {
             return Err(invalid(
@@ -481,5 +482,9 @@ mod tests {
         let mut c = Config::default();
         c.group.heartbeat_interval_secs = 0;
         assert_eq!(key_of(&c), "group.heartbeatIntervalSecs");
+
+        let mut c = Config::default();
+        c.group.onboard_timeout_secs = 0;
+        assert_eq!(key_of(&c), "group.onboardTimeoutSecs");
     }
 }
