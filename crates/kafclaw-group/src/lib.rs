@@ -32,5 +32,5 @@ pub use offsets::{
 pub use settings::{KafkaSettings, SaslMechanism, SecurityProtocol, TlsFiles};
 pub use transport::{
     FetchBatch, HEADER_MESSAGE_ID, InRecord, KafkaTransport, OffsetQuery, OutRecord,
-    PartitionReader, Produced, Transport, partition_for_key,
+    PartitionReader, Produced, Transport, partition_for_key, tls_client_config,
 };

@@ -15,6 +15,14 @@ use crate::error::Result;
 pub use kafka::KafkaTransport;
 pub use partitioner::partition_for_key;
 
+/// The rustls client configuration [`KafkaTransport`] uses for these TLS files: the
+/// ring provider, roots from the CA file (or the system store), and the client
+/// certificate for mutual TLS. Public for tools that speak TLS to a broker themselves
+/// (kshark's handshake check), so they trust exactly what the transport trusts.
+pub fn tls_client_config(files: &crate::TlsFiles) -> Result<std::sync::Arc<rustls::ClientConfig>> {
+    tls::client_config(files)
+}
+
 /// Record header that carries the envelope's unique message id, so a consumer can
 /// de-duplicate without parsing the value.
 pub const HEADER_MESSAGE_ID: &str = "kafclaw-message-id";
