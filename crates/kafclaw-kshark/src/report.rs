@@ -329,7 +329,7 @@ pub struct TopicReport {
 /// A complete kshark report.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Report {
-    /// [`REPORT_SCHEMA_VERSION`].
+    /// Version of the report format (1 today); it changes only when a field changes meaning or goes away.
     pub schema_version: u32,
     /// The program that wrote it (`kshark` or `kafclaw kshark`).
     pub tool: String,
@@ -378,14 +378,24 @@ impl Report {
 /// The JSON Schema (draft 2020-12) of [`Report`], as committed in
 /// `crates/kafclaw-kshark/report.schema.json`.
 pub fn report_schema() -> serde_json::Value {
-    let mut schema = schemars::schema_for!(Report).to_value();
-    if let Some(obj) = schema.as_object_mut() {
-        obj.insert(
+    let generated = schemars::schema_for!(Report).to_value();
+    // `$schema` and the title first, then what schemars generated.
+    let mut out = serde_json::Map::new();
+    if let serde_json::Value::Object(map) = generated {
+        if let Some(v) = map.get("$schema") {
+            out.insert("$schema".to_owned(), v.clone());
+        }
+        out.insert(
             "title".to_owned(),
             serde_json::Value::String("kshark report".to_owned()),
         );
+        for (k, v) in map {
+            if k != "$schema" && k != "title" {
+                out.insert(k, v);
+            }
+        }
     }
-    schema
+    serde_json::Value::Object(out)
 }
 
 /// [`report_schema`] as the text of the committed file (pretty JSON, trailing newline).
