@@ -84,6 +84,84 @@ pub enum Error {
     /// The offset store failed.
     #[error(transparent)]
     Store(#[from] crate::offsets::StoreError),
+    /// The group name cannot form topic names.
+    #[error("invalid group name {name:?}: {reason}")]
+    InvalidGroupName {
+        /// The name given.
+        name: String,
+        /// Why it is refused.
+        reason: String,
+    },
+    /// An argument of the group API is invalid (empty agent id, zero interval, ...).
+    #[error("invalid {what}: {reason}")]
+    Invalid {
+        /// Which argument.
+        what: &'static str,
+        /// Why.
+        reason: String,
+    },
+    /// An envelope could not be encoded.
+    #[error("cannot encode a {what} envelope: {reason}")]
+    Encode {
+        /// Which message.
+        what: &'static str,
+        /// What went wrong.
+        reason: String,
+    },
+    /// `join` on an agent that is already a member.
+    #[error("agent {agent_id} has already joined group {group}")]
+    AlreadyJoined {
+        /// Group name.
+        group: String,
+        /// Agent id.
+        agent_id: String,
+    },
+    /// `leave` on an agent that is not a member.
+    #[error("agent {agent_id} is not a member of group {group}")]
+    NotJoined {
+        /// Group name.
+        group: String,
+        /// Agent id.
+        agent_id: String,
+    },
+    /// A sponsor refused the newcomer.
+    #[error("onboarding to group {group} was rejected by {sponsor}: {reason}")]
+    OnboardingRejected {
+        /// Group name.
+        group: String,
+        /// The sponsor that refused.
+        sponsor: String,
+        /// Its reason.
+        reason: String,
+    },
+    /// No sponsor answered (or admitted us) in time.
+    #[error("onboarding to group {group} timed out after {waited:?}: {reason}")]
+    OnboardingTimeout {
+        /// Group name.
+        group: String,
+        /// How long we waited.
+        waited: std::time::Duration,
+        /// What was missing.
+        reason: String,
+    },
+    /// No response to a submitted task in time.
+    #[error("no response to task {task_id} within {waited:?}")]
+    TaskTimeout {
+        /// The task id.
+        task_id: String,
+        /// How long we waited.
+        waited: std::time::Duration,
+    },
+    /// A delegation would exceed the maximum depth; it was not sent.
+    #[error("delegating task {parent_task_id} at depth {depth} exceeds the maximum of {max}")]
+    DelegationTooDeep {
+        /// The task being delegated from.
+        parent_task_id: String,
+        /// The depth the child would have.
+        depth: u32,
+        /// The configured maximum.
+        max: u32,
+    },
 }
 
 /// Result with this crate's [`Error`].

@@ -13,12 +13,20 @@
 //! transactions and no topic configs. It does not persist anything itself; the
 //! durable [`OffsetStore`] lives in kafclaw-timeline.
 
+mod agent;
 mod consumer;
 mod decoding;
 mod error;
 mod offsets;
+mod onboarding;
+mod protocol;
+mod roster;
 mod settings;
+mod store;
+mod tasks;
 mod transport;
+
+pub use agent::{GroupAgent, GroupAgentBuilder, GroupStats};
 
 pub use consumer::{
     BroadcastConsumer, ConsumerOptions, ConsumerStats, HandlerError, PartitionLag, RecordHandler,
@@ -29,7 +37,12 @@ pub use error::{Error, Result};
 pub use offsets::{
     MemoryOffsetStore, MemoryTxn, OffsetStore, RecordPosition, RecordTxn, StoreError,
 };
+pub use onboarding::{Onboarding, challenge_answer};
+pub use protocol::ProtocolStats;
+pub use roster::Member;
 pub use settings::{KafkaSettings, SaslMechanism, SecurityProtocol, TlsFiles};
+pub use store::{AuditRecord, DelegationRecord, GroupStore, GroupTxn, MemberRecord, SpanRecord};
+pub use tasks::{IncomingTask, PendingTask, TaskHandler, TaskProgress, TaskResult, TaskSpec};
 pub use transport::{
     FetchBatch, HEADER_MESSAGE_ID, InRecord, KafkaTransport, OffsetQuery, OutRecord,
     PartitionReader, Produced, Transport, partition_for_key, tls_client_config,

@@ -487,6 +487,40 @@ pub(crate) async fn record_delegation(
     .map_err(db("storing a delegation event"))
 }
 
+// ---------------------------------------------------------------- admissions
+
+/// An agent admitted to a gated group.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Admission {
+    /// The admitted agent.
+    pub agent_id: String,
+    /// The member that sponsored it (itself for the founder).
+    pub sponsor_id: String,
+    /// When (the time of the sponsor's `onboard_complete`).
+    pub admitted_at: DateTime<Utc>,
+}
+
+pub(crate) async fn admit(
+    conn: &mut SqliteConnection,
+    agent_id: &str,
+    sponsor_id: &str,
+    at: DateTime<Utc>,
+) -> Result<bool> {
+    require("agent_id", agent_id)?;
+    require("sponsor_id", sponsor_id)?;
+    let done = sqlx::query(
+        "INSERT INTO group_admissions (agent_id, sponsor_id, admitted_at) VALUES (?, ?, ?) \
+         ON CONFLICT (agent_id) DO NOTHING",
+    )
+    .bind(agent_id)
+    .bind(sponsor_id)
+    .bind(ms(at))
+    .execute(&mut *conn)
+    .await
+    .map_err(db("storing a group admission"))?;
+    Ok(done.rows_affected() == 1)
+}
+
 // ---------------------------------------------------------------- skills
 
 /// A skill channel to register (the topics of one skill in one group).
@@ -629,6 +663,40 @@ impl Timeline {
             .await
             .map_err(db("committing expired group members"))?;
         Ok(members)
+    }
+
+    /// Records that `sponsor_id` admitted `agent_id` to the gated group; false when the
+    /// agent was admitted before (the first admission is kept).
+    pub async fn admit_member(
+        &self,
+        agent_id: &str,
+        sponsor_id: &str,
+        at: DateTime<Utc>,
+    ) -> Result<bool> {
+        let mut conn = self
+            .pool
+            .acquire()
+            .await
+            .map_err(db("storing a group admission"))?;
+        admit(&mut conn, agent_id, sponsor_id, at).await
+    }
+
+    /// Every admission, by agent id.
+    pub async fn admissions(&self) -> Result<Vec<Admission>> {
+        let rows = sqlx::query("SELECT * FROM group_admissions ORDER BY agent_id")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db("listing group admissions"))?;
+        rows.iter()
+            .map(|row| {
+                let r = RowReader::new(row, "group_admissions");
+                Ok(Admission {
+                    agent_id: r.get("agent_id")?,
+                    sponsor_id: r.get("sponsor_id")?,
+                    admitted_at: r.ts("admitted_at")?,
+                })
+            })
+            .collect()
     }
 
     /// Roster history, newest first, optionally for one agent.

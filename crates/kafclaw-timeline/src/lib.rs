@@ -28,7 +28,7 @@ pub use decisions::{DecisionFilter, DecisionRecord};
 pub use error::{BoxError, Error, Result};
 pub use events::{Event, EventFilter, NewEvent};
 pub use group::{
-    DelegationEvent, GroupAudit, GroupAuditFilter, GroupSpan, GroupSpanFilter, Member,
+    Admission, DelegationEvent, GroupAudit, GroupAuditFilter, GroupSpan, GroupSpanFilter, Member,
     MemberUpdate, NewDelegation, NewGroupAudit, NewGroupSpan, NewSkillChannel, RosterChange,
     RosterEntry, SkillChannel,
 };

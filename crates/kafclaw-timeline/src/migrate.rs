@@ -14,10 +14,15 @@ use crate::{Error, Result};
 const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "core", include_str!("../migrations/0001_core.sql")),
     (2, "group", include_str!("../migrations/0002_group.sql")),
+    (
+        3,
+        "group admissions",
+        include_str!("../migrations/0003_group_admissions.sql"),
+    ),
 ];
 
 /// The newest schema version this build knows.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 fn migrator(up_to: i64) -> Migrator {
     let migrations = MIGRATIONS

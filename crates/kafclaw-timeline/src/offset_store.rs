@@ -1,12 +1,17 @@
-//! The timeline as kafclaw-group's durable [`OffsetStore`]: a consumed record's effect,
-//! its de-duplication mark and its next offset commit in one SQLite transaction.
+//! The timeline as kafclaw-group's durable [`OffsetStore`] and [`GroupStore`]: a
+//! consumed record's effect (roster, spans, audit, delegation, admissions), its
+//! de-duplication mark and its next offset commit in one SQLite transaction.
 
 use std::collections::HashMap;
 
 use async_trait::async_trait;
-use kafclaw_group::{OffsetStore, RecordPosition, RecordTxn, StoreError};
+use chrono::{DateTime, Utc};
+use kafclaw_group::{
+    AuditRecord, DelegationRecord, GroupStore, GroupTxn, MemberRecord, OffsetStore, RecordPosition,
+    RecordTxn, SpanRecord, StoreError,
+};
 
-use crate::{RecordTx, Timeline};
+use crate::{MemberUpdate, NewDelegation, NewGroupAudit, NewGroupSpan, RecordTx, Timeline};
 
 fn store_err(e: crate::Error) -> StoreError {
     StoreError(e.to_string())
@@ -47,5 +52,124 @@ impl OffsetStore for Timeline {
         )
         .await
         .map_err(store_err)
+    }
+}
+
+fn member_update(m: MemberRecord) -> MemberUpdate {
+    MemberUpdate {
+        agent_id: m.agent_id,
+        identity: m.identity,
+        // Go agents announce no role; the roster keeps the table's default.
+        role: if m.role.is_empty() {
+            "member".to_owned()
+        } else {
+            m.role
+        },
+        zone: m.zone,
+        status: m.status,
+        seen_at: Some(m.seen_at),
+    }
+}
+
+fn span(s: SpanRecord) -> NewGroupSpan {
+    NewGroupSpan {
+        trace_id: s.trace_id,
+        span_id: s.span_id,
+        parent_span_id: s.parent_span_id,
+        source_agent_id: s.source_agent_id,
+        span_type: s.span_type,
+        title: s.title,
+        content: s.content,
+        started_at: s.started_at,
+        ended_at: s.ended_at,
+        duration_ms: s.duration_ms,
+    }
+}
+
+#[async_trait]
+impl GroupTxn for RecordTx {
+    async fn upsert_member(&mut self, member: MemberRecord) -> Result<(), StoreError> {
+        RecordTx::upsert_member(self, member_update(member))
+            .await
+            .map(|_| ())
+            .map_err(store_err)
+    }
+
+    async fn record_span(&mut self, s: SpanRecord) -> Result<bool, StoreError> {
+        RecordTx::record_group_span(self, span(s))
+            .await
+            .map_err(store_err)
+    }
+
+    async fn record_audit(&mut self, a: AuditRecord) -> Result<bool, StoreError> {
+        RecordTx::record_group_audit(
+            self,
+            NewGroupAudit {
+                event_id: a.event_id,
+                agent_id: a.agent_id,
+                action: a.action,
+                subject: a.subject,
+                detail: a.detail,
+                trace_id: a.trace_id,
+            },
+        )
+        .await
+        .map_err(store_err)
+    }
+
+    async fn record_delegation(&mut self, d: DelegationRecord) -> Result<(), StoreError> {
+        RecordTx::record_delegation(
+            self,
+            NewDelegation {
+                task_id: d.task_id,
+                parent_task_id: d.parent_task_id,
+                event_type: d.event_type,
+                sender_id: d.sender_id,
+                receiver_id: d.receiver_id,
+                depth: d.depth,
+                deadline_at: d.deadline_at,
+                summary: d.summary,
+                trace_id: d.trace_id,
+            },
+        )
+        .await
+        .map(|_| ())
+        .map_err(store_err)
+    }
+
+    async fn admit_member(
+        &mut self,
+        agent_id: &str,
+        sponsor_id: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        RecordTx::admit_member(self, agent_id, sponsor_id, at)
+            .await
+            .map(|_| ())
+            .map_err(store_err)
+    }
+}
+
+#[async_trait]
+impl GroupStore for Timeline {
+    async fn save_member(&self, member: MemberRecord) -> Result<(), StoreError> {
+        Timeline::upsert_member(self, member_update(member))
+            .await
+            .map(|_| ())
+            .map_err(store_err)
+    }
+
+    async fn expire_members(&self, cutoff: DateTime<Utc>) -> Result<Vec<String>, StoreError> {
+        Timeline::expire_members(self, cutoff)
+            .await
+            .map(|ms| ms.into_iter().map(|m| m.agent_id).collect())
+            .map_err(store_err)
+    }
+
+    async fn admitted_members(&self) -> Result<Vec<String>, StoreError> {
+        Timeline::admissions(self)
+            .await
+            .map(|a| a.into_iter().map(|a| a.agent_id).collect())
+            .map_err(store_err)
     }
 }

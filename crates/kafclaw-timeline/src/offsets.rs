@@ -162,6 +162,16 @@ impl RecordTx {
         crate::group::record_delegation(&mut self.tx, event).await
     }
 
+    /// Records a gated-group admission as the record's effect (see [`Timeline::admit_member`]).
+    pub async fn admit_member(
+        &mut self,
+        agent_id: &str,
+        sponsor_id: &str,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<bool> {
+        crate::group::admit(&mut self.tx, agent_id, sponsor_id, at).await
+    }
+
     /// Registers a skill channel as the record's effect.
     pub async fn upsert_skill_channel(&mut self, skill: NewSkillChannel) -> Result<SkillChannel> {
         crate::group::upsert_skill(&mut self.tx, skill).await

@@ -1,6 +1,8 @@
 //! Integration tests of kafclaw-group against the real Apache Kafka broker that
 //! `cargo xtask test` starts (see docs/testing.md).
 
+mod agents;
+mod membership;
 mod restart;
 mod support;
 mod transport;

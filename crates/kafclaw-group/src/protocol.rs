@@ -1,0 +1,1257 @@
+//! The group protocol's engine: the state one agent keeps (roster, admissions, open
+//! claims, pending requests, onboarding), the handler that applies each consumed
+//! envelope inside its record transaction, and everything the agent publishes.
+//!
+//! Rule of the handler: it only changes in-memory state and writes persistent effects
+//! through the transaction; anything slow (publishing, running a task, a sponsor's
+//! delayed answer) is spawned, so the consumer never waits on it.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use kafclaw_envelope::{
+    AgentIdentity, AnnounceAction, AnnouncePayload, AuditPayload, Decoded, GroupEnvelope,
+    GroupName, GroupTopic, Message, OnboardAction, OnboardPayload, ResponseStatus, TaskRequest,
+    TaskResponse, TaskState, TaskStatusPayload, Timestamp, TopicManifest, TracePayload,
+};
+use sha2::{Digest, Sha256};
+use tokio::sync::{Notify, oneshot, watch};
+use tracing::{debug, info, warn};
+
+use crate::consumer::HandlerError;
+use crate::decoding::EnvelopeHandler;
+use crate::error::{Error, Result};
+use crate::onboarding::{Onboarding, challenge_answer, new_challenge, sponsor_rank, verify_answer};
+use crate::roster::{Member, Roster, RosterChange};
+use crate::store::{AuditRecord, DelegationRecord, GroupStore, GroupTxn, MemberRecord, SpanRecord};
+use crate::tasks::{
+    Delegator, IncomingTask, PendingTask, TaskHandler, TaskProgress, TaskSpec, check_incoming,
+    default_description, format_deadline, parse_deadline,
+};
+use crate::transport::{InRecord, OutRecord, Transport};
+
+/// How long finished claims, answered onboardings and resolved task ids are remembered.
+const MEMORY_WINDOW: Duration = Duration::from_secs(600);
+
+/// Resolved settings of one agent.
+#[derive(Debug, Clone)]
+pub(crate) struct Cfg {
+    pub group: GroupName,
+    pub agent_id: String,
+    pub identity: AgentIdentity,
+    pub heartbeat: Duration,
+    pub missed: u32,
+    pub partitions: i32,
+    pub replication: i16,
+    pub onboarding: Onboarding,
+    pub onboard_timeout: Duration,
+    pub found: bool,
+    pub max_depth: u32,
+    pub task_timeout: Duration,
+    pub read_only: bool,
+}
+
+impl Cfg {
+    /// Heartbeat interval × missed heartbeats: the expiry window and the look-back.
+    pub fn window(&self) -> Duration {
+        self.heartbeat.saturating_mul(self.missed)
+    }
+
+    /// The pause between sponsor candidates: a lower-ranked member answers only if
+    /// nobody ranked before it did.
+    pub fn sponsor_step(&self) -> Duration {
+        (self.heartbeat / 2).clamp(Duration::from_millis(200), Duration::from_secs(5))
+    }
+}
+
+/// The topic names this agent uses.
+#[derive(Debug, Clone)]
+pub(crate) struct Topics {
+    pub announce: String,
+    pub onboarding: String,
+    pub requests: String,
+    pub responses: String,
+    pub status: String,
+    pub traces: String,
+    pub audit: String,
+}
+
+impl Topics {
+    pub fn new(group: &GroupName) -> Self {
+        Self {
+            announce: group.topic(GroupTopic::Announce),
+            onboarding: group.topic(GroupTopic::Onboarding),
+            requests: group.topic(GroupTopic::Requests),
+            responses: group.topic(GroupTopic::Responses),
+            status: group.topic(GroupTopic::TasksStatus),
+            traces: group.topic(GroupTopic::Traces),
+            audit: group.topic(GroupTopic::Audit),
+        }
+    }
+}
+
+/// Counters of what the protocol did beyond the consumer's own counters.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProtocolStats {
+    /// Announces, tasks, responses, traces and audits ignored because the sender was
+    /// never admitted to this gated group.
+    pub ignored_unadmitted: u64,
+    /// Announces whose `identity.agent_id` differs from `sender_id` (refused).
+    pub identity_mismatches: u64,
+    /// Responses to a task that already had one (logged and dropped).
+    pub duplicate_responses: u64,
+    /// Responses to tasks this agent did not submit, or no longer waits for.
+    pub unknown_responses: u64,
+    /// Claims this agent published.
+    pub claims_sent: u64,
+    /// Claims refused because the claimant was not the sender.
+    pub forged_claims: u64,
+    /// Tasks this agent ran (its handler was called).
+    pub tasks_run: u64,
+    /// Tasks this agent rejected (depth, deadline).
+    pub tasks_rejected: u64,
+    /// Onboarding answers (challenge, complete, reject) this agent sent as sponsor.
+    pub onboarding_answers: u64,
+    /// Messages that could not be published.
+    pub publish_failures: u64,
+    /// Records that were LFS pointers or knowledge envelopes (not handled here).
+    pub skipped_records: u64,
+}
+
+struct Pending {
+    response: Option<oneshot::Sender<TaskResponse>>,
+    progress: watch::Sender<TaskProgress>,
+}
+
+#[derive(Default)]
+struct Claim {
+    request: Option<TaskRequest>,
+    winner: Option<String>,
+    claimed_by_me: bool,
+    at: Option<Instant>,
+}
+
+struct MyOnboarding {
+    correlation_id: String,
+    sponsor: Option<String>,
+    done: Option<oneshot::Sender<std::result::Result<String, (String, String)>>>,
+}
+
+struct Challenge {
+    requester: String,
+    nonce: String,
+    expires: Instant,
+}
+
+struct State {
+    joined: bool,
+    joined_at: String,
+    roster: Roster,
+    admitted: HashSet<String>,
+    pending: HashMap<String, Pending>,
+    resolved: HashMap<String, Instant>,
+    claims: HashMap<String, Claim>,
+    running: HashMap<String, Instant>,
+    onboarding: Option<MyOnboarding>,
+    answered: HashMap<String, Instant>,
+    challenges: HashMap<String, Challenge>,
+    last_extra_heartbeat: Option<Instant>,
+    stats: ProtocolStats,
+}
+
+/// The shared core of one agent.
+pub(crate) struct Core<S, T> {
+    pub cfg: Cfg,
+    pub topics: Topics,
+    pub transport: Arc<T>,
+    pub store: Arc<S>,
+    state: Mutex<State>,
+    pub roster_tx: watch::Sender<Vec<Member>>,
+    pub handler: Option<Arc<dyn TaskHandler>>,
+    pub shutdown: watch::Sender<bool>,
+    pub heartbeat_now: Notify,
+}
+
+fn lock<X>(m: &Mutex<X>) -> std::sync::MutexGuard<'_, X> {
+    // Critical sections are short map updates; a poisoned lock still holds usable state.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn store_failed(e: crate::offsets::StoreError) -> HandlerError {
+    HandlerError::Failed(e.to_string())
+}
+
+fn digest_id(prefix: &str, bytes: &[u8]) -> String {
+    let d = Sha256::digest(bytes);
+    format!("{prefix}-{}", hex::encode(&d[..16]))
+}
+
+fn parse_time(text: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(text.trim())
+        .ok()
+        .map(|d| d.with_timezone(&Utc))
+}
+
+impl<S: GroupStore, T: Transport> Core<S, T> {
+    pub fn new(
+        cfg: Cfg,
+        transport: Arc<T>,
+        store: Arc<S>,
+        handler: Option<Arc<dyn TaskHandler>>,
+        admitted: HashSet<String>,
+    ) -> Self {
+        let topics = Topics::new(&cfg.group);
+        let (roster_tx, _) = watch::channel(Vec::new());
+        let (shutdown, _) = watch::channel(false);
+        let expiry = cfg.window();
+        Self {
+            cfg,
+            topics,
+            transport,
+            store,
+            state: Mutex::new(State {
+                joined: false,
+                joined_at: String::new(),
+                roster: Roster::new(expiry),
+                admitted,
+                pending: HashMap::new(),
+                resolved: HashMap::new(),
+                claims: HashMap::new(),
+                running: HashMap::new(),
+                onboarding: None,
+                answered: HashMap::new(),
+                challenges: HashMap::new(),
+                last_extra_heartbeat: None,
+                stats: ProtocolStats::default(),
+            }),
+            roster_tx,
+            handler,
+            shutdown,
+            heartbeat_now: Notify::new(),
+        }
+    }
+
+    fn gated(&self) -> bool {
+        self.cfg.onboarding.is_gated()
+    }
+
+    pub fn stats(&self) -> ProtocolStats {
+        lock(&self.state).stats.clone()
+    }
+
+    fn count(&self, f: impl FnOnce(&mut ProtocolStats)) {
+        f(&mut lock(&self.state).stats);
+    }
+
+    pub fn is_joined(&self) -> bool {
+        lock(&self.state).joined
+    }
+
+    pub fn is_admitted(&self, agent_id: &str) -> bool {
+        lock(&self.state).admitted.contains(agent_id)
+    }
+
+    pub fn admitted(&self) -> Vec<String> {
+        let mut v: Vec<String> = lock(&self.state).admitted.iter().cloned().collect();
+        v.sort();
+        v
+    }
+
+    pub fn roster(&self) -> Vec<Member> {
+        lock(&self.state).roster.snapshot()
+    }
+
+    /// Members other than this agent that are in the roster now.
+    pub fn other_members(&self) -> usize {
+        lock(&self.state).roster.others().count()
+    }
+
+    fn publish_roster(&self, st: &State) {
+        self.roster_tx.send_replace(st.roster.snapshot());
+    }
+
+    /// Runs `fut` on its own task until it ends or the agent shuts down.
+    pub fn spawn<F>(&self, fut: F)
+    where
+        F: std::future::Future<Output = ()> + Send + 'static,
+    {
+        let mut stop = self.shutdown.subscribe();
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = fut => {}
+                _ = stop.wait_for(|s| *s) => {}
+            }
+        });
+    }
+
+    /// This agent's identity as announced now.
+    pub fn identity(&self) -> AgentIdentity {
+        let mut id = self.cfg.identity.clone();
+        id.joined_at = lock(&self.state).joined_at.clone();
+        id
+    }
+
+    // ------------------------------------------------------------ publishing
+
+    pub async fn publish(&self, topic: &str, key: &str, envelope: &GroupEnvelope) -> Result<()> {
+        let bytes = envelope.to_json().map_err(|e| Error::Encode {
+            what: "group",
+            reason: e.to_string(),
+        })?;
+        let mut record = OutRecord::keyed(key, bytes);
+        if let Some(id) = &envelope.message_id {
+            record = record.with_message_id(id);
+        }
+        match self.transport.produce(topic, record).await {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                self.count(|s| s.publish_failures += 1);
+                Err(e)
+            }
+        }
+    }
+
+    /// Publishes and only logs a failure (for messages nobody waits on here).
+    async fn publish_logged(&self, topic: &str, key: &str, envelope: GroupEnvelope) {
+        if let Err(e) = self.publish(topic, key, &envelope).await {
+            warn!(%topic, r#type = envelope.type_name(), error = %e, "cannot publish");
+        }
+    }
+
+    pub async fn announce(&self, action: AnnounceAction) -> Result<()> {
+        let payload = AnnouncePayload::new(action, self.identity());
+        let env = GroupEnvelope::new(&self.cfg.agent_id, Message::Announce(payload));
+        self.publish(&self.topics.announce, &self.cfg.agent_id, &env)
+            .await?;
+        if action != AnnounceAction::Leave {
+            let now = Utc::now();
+            let mut st = lock(&self.state);
+            if st.joined {
+                let id = self.identity_locked(&st);
+                st.roster.seen(id, now, now, true);
+                self.publish_roster(&st);
+            }
+        }
+        Ok(())
+    }
+
+    fn identity_locked(&self, st: &State) -> AgentIdentity {
+        let mut id = self.cfg.identity.clone();
+        id.joined_at = st.joined_at.clone();
+        id
+    }
+
+    fn onboard_envelope(&self, payload: OnboardPayload, correlation_id: &str) -> GroupEnvelope {
+        GroupEnvelope::new(&self.cfg.agent_id, Message::Onboard(payload))
+            .with_correlation_id(correlation_id)
+    }
+
+    async fn publish_onboard(&self, payload: OnboardPayload, correlation_id: &str) -> Result<()> {
+        let env = self.onboard_envelope(payload, correlation_id);
+        // One key for the whole group: every onboarding message lands in one partition,
+        // so every member sees requests, answers and admissions in the same order.
+        self.publish(&self.topics.onboarding, self.cfg.group.as_str(), &env)
+            .await
+    }
+
+    async fn publish_status(&self, task_id: &str, state: TaskState, summary: &str) {
+        let mut payload = TaskStatusPayload::new(task_id, &self.cfg.agent_id, state);
+        payload.summary = summary.to_owned();
+        let env = GroupEnvelope::new(&self.cfg.agent_id, Message::TaskStatus(payload));
+        self.publish_logged(&self.topics.status, task_id, env).await;
+    }
+
+    async fn publish_response(&self, task_id: &str, status: ResponseStatus, content: String) {
+        let payload = TaskResponse::new(task_id, &self.cfg.agent_id, status, content);
+        let env = GroupEnvelope::new(&self.cfg.agent_id, Message::Response(payload));
+        self.publish_logged(&self.topics.responses, task_id, env)
+            .await;
+    }
+
+    pub async fn publish_trace(&self, span: TracePayload) -> Result<()> {
+        let key = if span.trace_id.is_empty() {
+            self.cfg.agent_id.clone()
+        } else {
+            span.trace_id.clone()
+        };
+        let env = GroupEnvelope::new(&self.cfg.agent_id, Message::Trace(span));
+        self.publish(&self.topics.traces, &key, &env).await
+    }
+
+    pub async fn publish_audit(&self, audit: AuditPayload) -> Result<()> {
+        let env = GroupEnvelope::new(&self.cfg.agent_id, Message::Audit(audit));
+        self.publish(&self.topics.audit, &self.cfg.agent_id, &env)
+            .await
+    }
+
+    // ------------------------------------------------------------ membership
+
+    /// Marks the agent joined (before its join announce goes out, so heartbeats and
+    /// sponsoring start with it).
+    pub fn set_joined(&self, joined: bool) {
+        let now = Utc::now();
+        let mut st = lock(&self.state);
+        st.joined = joined;
+        if joined {
+            st.joined_at = now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+            let id = self.identity_locked(&st);
+            st.roster.seen(id, now, now, true);
+        } else {
+            st.roster.left(&self.cfg.agent_id);
+        }
+        self.publish_roster(&st);
+    }
+
+    pub fn own_member_record(&self, status: &str) -> MemberRecord {
+        let id = self.identity();
+        MemberRecord {
+            agent_id: self.cfg.agent_id.clone(),
+            identity: serde_json::to_value(&id).unwrap_or_default(),
+            role: id.role.clone(),
+            zone: (!id.zone_id.is_empty()).then(|| id.zone_id.clone()),
+            status: status.to_owned(),
+            seen_at: Utc::now(),
+        }
+    }
+
+    /// Drops members that missed too many heartbeats, in memory and in the store;
+    /// forgets old claims and answered onboardings.
+    pub async fn sweep(&self) {
+        let now = Utc::now();
+        let expired = {
+            let mut st = lock(&self.state);
+            let gone = st.roster.expire(now);
+            if !gone.is_empty() {
+                self.publish_roster(&st);
+            }
+            let keep = |t: &Instant| t.elapsed() < MEMORY_WINDOW;
+            st.claims.retain(|_, c| c.at.is_none_or(|t| keep(&t)));
+            st.answered.retain(|_, t| keep(t));
+            st.resolved.retain(|_, t| keep(t));
+            st.running.retain(|_, t| keep(t));
+            st.challenges.retain(|_, c| c.expires > Instant::now());
+            gone
+        };
+        for id in &expired {
+            info!(agent = %id, group = %self.cfg.group.as_str(), "member expired after missed heartbeats");
+        }
+        let cutoff = now - chrono::Duration::from_std(self.cfg.window()).unwrap_or_default();
+        if let Err(e) = self.store.expire_members(cutoff).await {
+            warn!(error = %e, "cannot expire members in the store");
+        }
+    }
+
+    // ------------------------------------------------------------ onboarding
+
+    /// Starts this agent's own onboarding; the receiver resolves with the sponsor id,
+    /// or with (sponsor, reason) on rejection.
+    pub async fn start_onboarding(
+        &self,
+    ) -> Result<oneshot::Receiver<std::result::Result<String, (String, String)>>> {
+        let mut payload = OnboardPayload::new(OnboardAction::Request, &self.cfg.agent_id);
+        payload.identity = Some(self.identity());
+        payload.skills = self.cfg.identity.skills.clone();
+        let env = GroupEnvelope::new(&self.cfg.agent_id, Message::Onboard(payload));
+        let (tx, rx) = oneshot::channel();
+        lock(&self.state).onboarding = Some(MyOnboarding {
+            correlation_id: env.correlation_id.clone(),
+            sponsor: None,
+            done: Some(tx),
+        });
+        self.publish(&self.topics.onboarding, self.cfg.group.as_str(), &env)
+            .await?;
+        Ok(rx)
+    }
+
+    pub fn clear_onboarding(&self) {
+        lock(&self.state).onboarding = None;
+    }
+
+    /// Founds a gated group: a self-sponsored `onboard_complete`, which members accept
+    /// only while nobody is admitted.
+    pub async fn found(&self) -> Result<()> {
+        let mut payload = OnboardPayload::new(OnboardAction::Complete, &self.cfg.agent_id);
+        payload.sponsor_id = self.cfg.agent_id.clone();
+        payload.identity = Some(self.identity());
+        payload.manifest = Some(TopicManifest::new(&self.cfg.group, Timestamp::now()));
+        let corr = kafclaw_envelope::nanos_id("onboard", Timestamp::now());
+        self.publish_onboard(payload, &corr).await
+    }
+
+    fn sponsor_candidates(&self, st: &State) -> Vec<String> {
+        let mut c: Vec<String> = st
+            .roster
+            .others()
+            .map(|m| m.agent_id.clone())
+            .filter(|id| !self.gated() || st.admitted.contains(id))
+            .collect();
+        c.push(self.cfg.agent_id.clone());
+        c
+    }
+
+    fn on_onboard(
+        self: &Arc<Self>,
+        env: &GroupEnvelope,
+        p: OnboardPayload,
+        record: &InRecord,
+    ) -> Option<(String, String, DateTime<Utc>)> {
+        let corr = env.correlation_id.clone();
+        let now = Utc::now();
+        let age = (now - record.timestamp).to_std().unwrap_or_default();
+        let live = age < self.cfg.onboard_timeout;
+        let me = self.cfg.agent_id.as_str();
+        let Some(action) = p.action() else {
+            debug!(action = %p.action, "unknown onboarding action ignored");
+            return None;
+        };
+        let mut admit = None;
+        let mut st = lock(&self.state);
+        match action {
+            OnboardAction::Request => {
+                if p.requester_id == me
+                    || env.sender_id != p.requester_id
+                    || !live
+                    || !st.joined
+                    || st.answered.contains_key(&corr)
+                {
+                    return None;
+                }
+                if let Onboarding::Gated { secret } = &self.cfg.onboarding
+                    && secret.is_empty()
+                {
+                    return None;
+                }
+                let candidates = self.sponsor_candidates(&st);
+                let rank = sponsor_rank(&p.requester_id, &candidates, me)?;
+                drop(st);
+                let core = Arc::clone(self);
+                let wait = self.cfg.sponsor_step().saturating_mul(rank as u32);
+                let requester = p.requester_id.clone();
+                self.spawn(async move { core.sponsor(corr, requester, wait).await });
+                return None;
+            }
+            OnboardAction::Challenge => {
+                st.answered.insert(corr.clone(), Instant::now());
+                let mine = st
+                    .onboarding
+                    .as_mut()
+                    .filter(|o| o.correlation_id == corr && p.requester_id == me);
+                if let Some(o) = mine {
+                    if o.sponsor.is_some() {
+                        debug!(sponsor = %env.sender_id, "a second challenge ignored");
+                        return None;
+                    }
+                    o.sponsor = Some(env.sender_id.clone());
+                    let answer = match &self.cfg.onboarding {
+                        Onboarding::Gated { secret } => challenge_answer(secret, &p.challenge, me),
+                        // Without a secret we cannot answer; the sponsor will reject.
+                        Onboarding::Open => String::new(),
+                    };
+                    let mut reply = OnboardPayload::new(OnboardAction::Response, me);
+                    reply.sponsor_id = env.sender_id.clone();
+                    reply.identity = Some(self.identity_locked(&st));
+                    reply.skills = self.cfg.identity.skills.clone();
+                    reply.response = answer;
+                    drop(st);
+                    let core = Arc::clone(self);
+                    self.spawn(async move {
+                        if let Err(e) = core.publish_onboard(reply, &corr).await {
+                            warn!(error = %e, "cannot answer the onboarding challenge");
+                        }
+                    });
+                }
+                return None;
+            }
+            OnboardAction::Response => {
+                if p.sponsor_id != me || !live {
+                    return None;
+                }
+                let Some(ch) = st.challenges.remove(&corr) else {
+                    return None;
+                };
+                if ch.requester != p.requester_id || env.sender_id != p.requester_id {
+                    st.challenges.insert(corr, ch);
+                    return None;
+                }
+                let verdict = if ch.expires <= Instant::now() {
+                    Err("the challenge expired before it was answered".to_owned())
+                } else {
+                    match &self.cfg.onboarding {
+                        Onboarding::Gated { secret }
+                            if verify_answer(secret, &ch.nonce, &p.requester_id, &p.response) =>
+                        {
+                            Ok(())
+                        }
+                        _ => Err("the challenge answer does not match the group secret".to_owned()),
+                    }
+                };
+                st.stats.onboarding_answers += 1;
+                drop(st);
+                let core = Arc::clone(self);
+                let requester = p.requester_id.clone();
+                self.spawn(async move { core.answer(corr, requester, verdict).await });
+                return None;
+            }
+            OnboardAction::Complete => {
+                st.answered.insert(corr.clone(), Instant::now());
+                let sponsor = env.sender_id.clone();
+                let founding = sponsor == p.requester_id;
+                let accept = if founding {
+                    st.admitted.is_empty() || st.admitted.contains(&sponsor)
+                } else {
+                    !self.gated() || st.admitted.contains(&sponsor)
+                };
+                if accept {
+                    if st.admitted.insert(p.requester_id.clone()) {
+                        info!(agent = %p.requester_id, sponsor = %sponsor, "admitted to the group");
+                    }
+                    admit = Some((p.requester_id.clone(), sponsor.clone(), record.timestamp));
+                } else if self.gated() {
+                    st.stats.ignored_unadmitted += 1;
+                    warn!(agent = %p.requester_id, sponsor = %sponsor, "onboard_complete from a sponsor that was never admitted ignored");
+                }
+                if p.requester_id == me
+                    && let Some(o) = st.onboarding.as_mut()
+                    && o.correlation_id == corr
+                    && (accept || !self.gated())
+                    && let Some(done) = o.done.take()
+                {
+                    let _ = done.send(Ok(sponsor));
+                }
+            }
+            OnboardAction::Reject => {
+                st.answered.insert(corr.clone(), Instant::now());
+                if p.requester_id == me
+                    && let Some(o) = st.onboarding.as_mut()
+                    && o.correlation_id == corr
+                    && let Some(done) = o.done.take()
+                {
+                    let _ = done.send(Err((env.sender_id.clone(), p.reason.clone())));
+                }
+            }
+        }
+        admit
+    }
+
+    /// The elected sponsor's answer to a request, after its back-off.
+    async fn sponsor(self: Arc<Self>, corr: String, requester: String, wait: Duration) {
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
+        }
+        let payload = {
+            let mut st = lock(&self.state);
+            if st.answered.contains_key(&corr) || !st.joined {
+                return;
+            }
+            st.answered.insert(corr.clone(), Instant::now());
+            st.stats.onboarding_answers += 1;
+            match &self.cfg.onboarding {
+                Onboarding::Open => {
+                    let mut p = OnboardPayload::new(OnboardAction::Complete, &requester);
+                    p.sponsor_id = self.cfg.agent_id.clone();
+                    p.manifest = Some(TopicManifest::new(&self.cfg.group, Timestamp::now()));
+                    p
+                }
+                Onboarding::Gated { .. } => {
+                    let nonce = new_challenge();
+                    st.challenges.insert(
+                        corr.clone(),
+                        Challenge {
+                            requester: requester.clone(),
+                            nonce: nonce.clone(),
+                            expires: Instant::now() + self.cfg.onboard_timeout,
+                        },
+                    );
+                    let mut p = OnboardPayload::new(OnboardAction::Challenge, &requester);
+                    p.sponsor_id = self.cfg.agent_id.clone();
+                    p.challenge = nonce;
+                    p
+                }
+            }
+        };
+        info!(newcomer = %requester, action = %payload.action, "sponsoring an onboarding request");
+        if let Err(e) = self.publish_onboard(payload, &corr).await {
+            warn!(error = %e, "cannot answer an onboarding request");
+        }
+    }
+
+    /// The sponsor's verdict on a challenge answer.
+    async fn answer(
+        self: Arc<Self>,
+        corr: String,
+        requester: String,
+        verdict: std::result::Result<(), String>,
+    ) {
+        let payload = match verdict {
+            Ok(()) => {
+                let mut p = OnboardPayload::new(OnboardAction::Complete, &requester);
+                p.sponsor_id = self.cfg.agent_id.clone();
+                p.manifest = Some(TopicManifest::new(&self.cfg.group, Timestamp::now()));
+                p
+            }
+            Err(reason) => {
+                warn!(newcomer = %requester, %reason, "onboarding rejected");
+                let mut p = OnboardPayload::new(OnboardAction::Reject, &requester);
+                p.sponsor_id = self.cfg.agent_id.clone();
+                p.reason = reason;
+                p
+            }
+        };
+        if let Err(e) = self.publish_onboard(payload, &corr).await {
+            warn!(error = %e, "cannot publish the onboarding verdict");
+        }
+    }
+
+    // ------------------------------------------------------------ tasks: requester
+
+    /// Publishes a request and returns its pending handle.
+    pub async fn submit(
+        self: &Arc<Self>,
+        spec: TaskSpec,
+        parent: Option<&TaskRequest>,
+    ) -> Result<PendingTask> {
+        let now = Utc::now();
+        let task_id = uuid::Uuid::new_v4().simple().to_string();
+        let mut req = TaskRequest::new(
+            &task_id,
+            &self.cfg.agent_id,
+            if spec.description.is_empty() {
+                default_description(&spec.content)
+            } else {
+                spec.description.clone()
+            },
+            spec.content.clone(),
+        );
+        req.target_id = spec.target.clone();
+        req.skill = spec.skill.clone();
+        let mut deadline = spec.deadline;
+        if let Some(parent) = parent {
+            let depth = u32::try_from(parent.delegation_depth.max(0))
+                .unwrap_or(u32::MAX)
+                .saturating_add(1);
+            if depth > self.cfg.max_depth {
+                return Err(Error::DelegationTooDeep {
+                    parent_task_id: parent.task_id.clone(),
+                    depth,
+                    max: self.cfg.max_depth,
+                });
+            }
+            req.delegation_depth = i64::from(depth);
+            req.parent_task_id = parent.task_id.clone();
+            req.original_requester_id = if parent.original_requester_id.is_empty() {
+                parent.requester_id.clone()
+            } else {
+                parent.original_requester_id.clone()
+            };
+            let own_limit = now
+                + chrono::Duration::from_std(self.cfg.task_timeout)
+                    .unwrap_or(chrono::Duration::MAX);
+            let parent_deadline = parse_deadline(&parent.deadline_at).ok().flatten();
+            deadline = [deadline, parent_deadline, Some(own_limit)]
+                .into_iter()
+                .flatten()
+                .min();
+        }
+        if let Some(d) = deadline {
+            req.deadline_at = format_deadline(d);
+        }
+        let mut timeout = spec.timeout.unwrap_or(self.cfg.task_timeout);
+        if let Some(d) = deadline {
+            // Wait a little past the deadline, for the receiver's rejection to arrive.
+            let left = (d - now).to_std().unwrap_or_default() + Duration::from_secs(5);
+            timeout = timeout.min(left);
+        }
+        let (tx, rx) = oneshot::channel();
+        let (ptx, prx) = watch::channel(TaskProgress {
+            worker: spec.target.clone(),
+            ..TaskProgress::default()
+        });
+        lock(&self.state).pending.insert(
+            task_id.clone(),
+            Pending {
+                response: Some(tx),
+                progress: ptx,
+            },
+        );
+        let env = GroupEnvelope::new(&self.cfg.agent_id, Message::Request(req));
+        if let Err(e) = self.publish(&self.topics.requests, &task_id, &env).await {
+            lock(&self.state).pending.remove(&task_id);
+            return Err(e);
+        }
+        let weak = Arc::downgrade(self);
+        Ok(PendingTask {
+            task_id,
+            progress: prx,
+            response: rx,
+            timeout,
+            cancel: Some(Box::new(move |id: &str| {
+                if let Some(core) = weak.upgrade() {
+                    let mut st = lock(&core.state);
+                    st.pending.remove(id);
+                    st.resolved.insert(id.to_owned(), Instant::now());
+                }
+            })),
+        })
+    }
+
+    fn on_response(&self, resp: &TaskResponse, sender: &str) {
+        if sender == self.cfg.agent_id {
+            return;
+        }
+        let mut st = lock(&self.state);
+        let Some(p) = st.pending.get_mut(&resp.task_id) else {
+            if st.resolved.contains_key(&resp.task_id) {
+                st.stats.duplicate_responses += 1;
+                info!(task = %resp.task_id, responder = %resp.responder_id, "a further response to a task that already has one ignored");
+            } else {
+                st.stats.unknown_responses += 1;
+                debug!(task = %resp.task_id, responder = %resp.responder_id, "response to a task this agent does not wait for ignored");
+            }
+            return;
+        };
+        match p.response.take() {
+            Some(tx) => {
+                let _ = tx.send(resp.clone());
+                st.resolved.insert(resp.task_id.clone(), Instant::now());
+            }
+            None => st.stats.duplicate_responses += 1,
+        }
+    }
+
+    fn on_progress(&self, st: &mut State, status: &TaskStatusPayload, winner: Option<&str>) {
+        if let Some(p) = st.pending.get_mut(&status.task_id) {
+            p.progress.send_modify(|pr| {
+                pr.state = status.state();
+                pr.summary = status.summary.clone();
+                if let Some(w) = winner {
+                    pr.worker = Some(w.to_owned());
+                } else if pr.worker.is_none() && status.state().is_some() {
+                    pr.worker = Some(status.responder_id.clone());
+                }
+            });
+        }
+    }
+
+    // ------------------------------------------------------------ tasks: worker
+
+    fn capable(&self, req: &TaskRequest) -> bool {
+        self.handler.is_some()
+            && req
+                .skill
+                .as_deref()
+                .is_none_or(|s| self.cfg.identity.skills.iter().any(|k| k == s))
+    }
+
+    /// A request arrived; returns whether a claim must be published.
+    fn on_request(self: &Arc<Self>, req: TaskRequest) {
+        let me = self.cfg.agent_id.as_str();
+        if req.requester_id == me || self.cfg.read_only || !self.capable(&req) {
+            return;
+        }
+        match req.target_id.as_deref().filter(|t| !t.is_empty()) {
+            Some(target) if target != me => {}
+            Some(_) => self.start_run(req, true),
+            None => {
+                let mut st = lock(&self.state);
+                let claim = st.claims.entry(req.task_id.clone()).or_default();
+                claim.at.get_or_insert_with(Instant::now);
+                match claim.winner.clone() {
+                    Some(w) if w == me => {
+                        drop(st);
+                        self.start_run(req, false);
+                    }
+                    Some(_) => {}
+                    None => {
+                        let first = !claim.claimed_by_me;
+                        claim.claimed_by_me = true;
+                        claim.request = Some(req.clone());
+                        if first {
+                            st.stats.claims_sent += 1;
+                            drop(st);
+                            let core = Arc::clone(self);
+                            self.spawn(async move {
+                                core.publish_status(&req.task_id, TaskState::Accepted, "claim")
+                                    .await;
+                            });
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// A status on `tasks.status` (or a Go agent's on `responses`).
+    fn on_status(self: &Arc<Self>, env: &GroupEnvelope, status: &TaskStatusPayload, claims: bool) {
+        let mut st = lock(&self.state);
+        let mut run = None;
+        let mut winner = None;
+        if claims && status.state() == Some(TaskState::Accepted) {
+            if status.responder_id != env.sender_id {
+                st.stats.forged_claims += 1;
+                return;
+            }
+            let claim = st.claims.entry(status.task_id.clone()).or_default();
+            claim.at.get_or_insert_with(Instant::now);
+            if claim.winner.is_none() {
+                claim.winner = Some(status.responder_id.clone());
+                winner = Some(status.responder_id.clone());
+                if status.responder_id == self.cfg.agent_id {
+                    run = claim.request.clone();
+                }
+            }
+        }
+        self.on_progress(&mut st, status, winner.as_deref());
+        drop(st);
+        if let Some(req) = run {
+            self.start_run(req, false);
+        }
+    }
+
+    fn start_run(self: &Arc<Self>, req: TaskRequest, targeted: bool) {
+        {
+            let mut st = lock(&self.state);
+            if st.running.contains_key(&req.task_id) {
+                return;
+            }
+            st.running.insert(req.task_id.clone(), Instant::now());
+        }
+        let core = Arc::clone(self);
+        self.spawn(async move { core.run(req, targeted).await });
+    }
+
+    async fn run(self: Arc<Self>, req: TaskRequest, targeted: bool) {
+        let Some(handler) = self.handler.clone() else {
+            return;
+        };
+        let task_id = req.task_id.clone();
+        let checked = check_incoming(&req, self.cfg.max_depth, Utc::now());
+        let statuses = {
+            let core = Arc::clone(&self);
+            let task_id = task_id.clone();
+            let ok = checked.is_ok();
+            async move {
+                if targeted {
+                    core.publish_status(&task_id, TaskState::Accepted, "").await;
+                }
+                if ok {
+                    core.publish_status(&task_id, TaskState::InProgress, "")
+                        .await;
+                }
+            }
+        };
+        let work = async {
+            let deadline = match checked {
+                Ok(d) => d,
+                Err(reason) => {
+                    warn!(task = %task_id, requester = %req.requester_id, %reason, "task rejected");
+                    self.count(|s| s.tasks_rejected += 1);
+                    self.publish_response(&task_id, ResponseStatus::Rejected, reason.clone())
+                        .await;
+                    return (TaskState::Failed, reason);
+                }
+            };
+            self.count(|s| s.tasks_run += 1);
+            let task = IncomingTask {
+                request: req.clone(),
+                deadline,
+                delegator: Arc::new(CoreDelegator(Arc::clone(&self))) as Arc<dyn Delegator>,
+            };
+            let fut = handler.handle(task);
+            let outcome = match deadline.and_then(|d| (d - Utc::now()).to_std().ok()) {
+                Some(left) => tokio::time::timeout(left, fut)
+                    .await
+                    .unwrap_or_else(|_| Err("the deadline passed while the task ran".to_owned())),
+                None if deadline.is_some() => {
+                    Err("the deadline passed before the task started".to_owned())
+                }
+                None => fut.await,
+            };
+            match outcome {
+                Ok(content) => {
+                    self.publish_response(&task_id, ResponseStatus::Completed, content)
+                        .await;
+                    (TaskState::Completed, String::new())
+                }
+                Err(reason) => {
+                    self.publish_response(&task_id, ResponseStatus::Failed, reason.clone())
+                        .await;
+                    (TaskState::Failed, reason)
+                }
+            }
+        };
+        let ((), (state, summary)) = tokio::join!(statuses, work);
+        self.publish_status(&task_id, state, &summary).await;
+    }
+
+    // ------------------------------------------------------------ the handler
+
+    pub fn heartbeat_for_newcomer(&self) {
+        let mut st = lock(&self.state);
+        if !st.joined {
+            return;
+        }
+        let due = st
+            .last_extra_heartbeat
+            .is_none_or(|t| t.elapsed() >= self.cfg.heartbeat);
+        if due {
+            st.last_extra_heartbeat = Some(Instant::now());
+            drop(st);
+            self.heartbeat_now.notify_one();
+        }
+    }
+
+    async fn handle<X: GroupTxn>(
+        self: &Arc<Self>,
+        record: &InRecord,
+        decoded: Decoded,
+        txn: &mut X,
+    ) -> std::result::Result<(), HandlerError> {
+        let env = match decoded {
+            Decoded::Group { envelope, .. } => *envelope,
+            Decoded::LfsPointer(_) | Decoded::Knowledge(_) | Decoded::Raw(_) => {
+                self.count(|s| s.skipped_records += 1);
+                return Ok(());
+            }
+            _ => {
+                self.count(|s| s.skipped_records += 1);
+                return Ok(());
+            }
+        };
+        let sender = env.sender_id.clone();
+        let topic = record.topic.as_str();
+        let me = self.cfg.agent_id.as_str();
+        let unadmitted = self.gated() && sender != me && !self.is_admitted(&sender);
+        let skip_unadmitted = || {
+            self.count(|s| s.ignored_unadmitted += 1);
+            Ok(())
+        };
+        match &env.message {
+            Message::Announce(p) if topic == self.topics.announce => {
+                if sender == me {
+                    return Ok(());
+                }
+                if sender.is_empty() || p.identity.agent_id != sender {
+                    self.count(|s| s.identity_mismatches += 1);
+                    warn!(sender = %sender, identity = %p.identity.agent_id, "announce whose identity is not its sender refused");
+                    return Ok(());
+                }
+                if unadmitted {
+                    return skip_unadmitted();
+                }
+                let now = Utc::now();
+                let seen = record.timestamp.min(now);
+                let (status, change) = {
+                    let mut st = lock(&self.state);
+                    let (status, change) = match p.action() {
+                        Some(AnnounceAction::Join | AnnounceAction::Heartbeat) => (
+                            "active",
+                            st.roster.seen(p.identity.clone(), seen, now, false),
+                        ),
+                        Some(AnnounceAction::Leave) => ("left", st.roster.left(&sender)),
+                        None => return Ok(()),
+                    };
+                    if change != RosterChange::Seen && change != RosterChange::Unchanged {
+                        self.publish_roster(&st);
+                    }
+                    (status, change)
+                };
+                if change == RosterChange::Added || change == RosterChange::Removed {
+                    info!(agent = %sender, status, "roster changed");
+                }
+                if p.action() == Some(AnnounceAction::Join) && change != RosterChange::Unchanged {
+                    self.heartbeat_for_newcomer();
+                }
+                if change == RosterChange::Unchanged && status == "active" {
+                    return Ok(());
+                }
+                txn.upsert_member(MemberRecord {
+                    agent_id: sender.clone(),
+                    identity: serde_json::to_value(&p.identity).unwrap_or_default(),
+                    role: p.identity.role.clone(),
+                    zone: (!p.identity.zone_id.is_empty()).then(|| p.identity.zone_id.clone()),
+                    status: status.to_owned(),
+                    seen_at: seen,
+                })
+                .await
+                .map_err(store_failed)?;
+            }
+            Message::Onboard(p) if topic == self.topics.onboarding => {
+                if let Some((agent, sponsor, at)) = self.on_onboard(&env, p.clone(), record) {
+                    txn.admit_member(&agent, &sponsor, at)
+                        .await
+                        .map_err(store_failed)?;
+                }
+            }
+            Message::Request(req) if topic == self.topics.requests => {
+                if unadmitted {
+                    return skip_unadmitted();
+                }
+                txn.record_delegation(DelegationRecord {
+                    task_id: req.task_id.clone(),
+                    parent_task_id: (!req.parent_task_id.is_empty())
+                        .then(|| req.parent_task_id.clone()),
+                    event_type: "request".into(),
+                    sender_id: sender.clone(),
+                    receiver_id: req.target_id.clone().filter(|t| !t.is_empty()),
+                    depth: u32::try_from(req.delegation_depth).unwrap_or(0),
+                    deadline_at: parse_deadline(&req.deadline_at).ok().flatten(),
+                    summary: req.description.clone(),
+                    trace_id: Some(if req.original_requester_id.is_empty() {
+                        req.requester_id.clone()
+                    } else {
+                        req.original_requester_id.clone()
+                    }),
+                })
+                .await
+                .map_err(store_failed)?;
+                if sender != me {
+                    self.on_request(req.clone());
+                }
+            }
+            Message::Response(resp) if topic == self.topics.responses => {
+                if unadmitted {
+                    return skip_unadmitted();
+                }
+                txn.record_delegation(DelegationRecord {
+                    task_id: resp.task_id.clone(),
+                    event_type: if resp.status.is_empty() {
+                        "response".into()
+                    } else {
+                        resp.status.clone()
+                    },
+                    sender_id: sender.clone(),
+                    receiver_id: Some(resp.responder_id.clone()),
+                    summary: resp
+                        .content
+                        .lines()
+                        .next()
+                        .unwrap_or_default()
+                        .chars()
+                        .take(200)
+                        .collect(),
+                    ..DelegationRecord::default()
+                })
+                .await
+                .map_err(store_failed)?;
+                self.on_response(resp, &sender);
+            }
+            Message::TaskStatus(status)
+                if topic == self.topics.status || topic == self.topics.responses =>
+            {
+                // Claims are read from everyone, this agent included: the first one in
+                // partition order wins, and every agent must see the same first one.
+                let claims = topic == self.topics.status;
+                let before = claims && status.state() == Some(TaskState::Accepted) && {
+                    let st = lock(&self.state);
+                    st.claims
+                        .get(&status.task_id)
+                        .is_none_or(|c| c.winner.is_none())
+                };
+                self.on_status(&env, status, claims);
+                if before && status.responder_id == sender {
+                    txn.record_delegation(DelegationRecord {
+                        task_id: status.task_id.clone(),
+                        event_type: "accepted".into(),
+                        sender_id: sender.clone(),
+                        receiver_id: Some(status.responder_id.clone()),
+                        summary: status.summary.clone(),
+                        ..DelegationRecord::default()
+                    })
+                    .await
+                    .map_err(store_failed)?;
+                }
+            }
+            Message::Trace(span) if topic == self.topics.traces => {
+                if unadmitted {
+                    return skip_unadmitted();
+                }
+                let span_id = if span.span_id.is_empty() {
+                    env.message_id
+                        .clone()
+                        .unwrap_or_else(|| digest_id("span", &record.value))
+                } else {
+                    span.span_id.clone()
+                };
+                txn.record_span(SpanRecord {
+                    trace_id: if span.trace_id.is_empty() {
+                        env.correlation_id.clone()
+                    } else {
+                        span.trace_id.clone()
+                    },
+                    span_id,
+                    parent_span_id: (!span.parent_span_id.is_empty())
+                        .then(|| span.parent_span_id.clone()),
+                    source_agent_id: sender.clone(),
+                    span_type: if span.span_type.is_empty() {
+                        "SPAN".into()
+                    } else {
+                        span.span_type.clone()
+                    },
+                    title: span.title.clone(),
+                    content: span.content.clone(),
+                    started_at: parse_time(&span.started_at),
+                    ended_at: parse_time(&span.ended_at),
+                    duration_ms: Some(span.duration_ms),
+                })
+                .await
+                .map_err(store_failed)?;
+            }
+            Message::Audit(audit) if topic == self.topics.audit => {
+                if unadmitted {
+                    return skip_unadmitted();
+                }
+                let event_id = env
+                    .message_id
+                    .clone()
+                    .unwrap_or_else(|| digest_id("audit", &record.value));
+                txn.record_audit(AuditRecord {
+                    event_id,
+                    agent_id: if sender.is_empty() {
+                        "unknown".into()
+                    } else {
+                        sender.clone()
+                    },
+                    action: audit.event_type().unwrap_or("audit").to_owned(),
+                    subject: audit
+                        .get_str("skill_name")
+                        .or_else(|| audit.get_str("agent_id"))
+                        .map(str::to_owned),
+                    detail: serde_json::Value::Object(audit.0.clone()),
+                    trace_id: (!env.correlation_id.is_empty()).then(|| env.correlation_id.clone()),
+                })
+                .await
+                .map_err(store_failed)?;
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+/// Lets a running task delegate through its agent.
+struct CoreDelegator<S, T>(Arc<Core<S, T>>);
+
+#[async_trait]
+impl<S: GroupStore, T: Transport> Delegator for CoreDelegator<S, T> {
+    async fn delegate(&self, parent: &TaskRequest, spec: TaskSpec) -> Result<TaskResponse> {
+        self.0.submit(spec, Some(parent)).await?.wait().await
+    }
+}
+
+/// The consumer's handler: applies envelopes to the core.
+pub(crate) struct Protocol<S, T>(pub Arc<Core<S, T>>);
+
+#[async_trait]
+impl<S: GroupStore, T: Transport> EnvelopeHandler<S::Txn> for Protocol<S, T> {
+    async fn handle_envelope(
+        &self,
+        record: &InRecord,
+        decoded: Decoded,
+        txn: &mut S::Txn,
+    ) -> std::result::Result<(), HandlerError> {
+        self.0.handle(record, decoded, txn).await
+    }
+}

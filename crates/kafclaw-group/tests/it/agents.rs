@@ -1,0 +1,62 @@
+//! Helpers for the group-protocol tests: agents with short intervals on the test broker.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use kafclaw_group::{
+    GroupAgent, GroupAgentBuilder, KafkaSettings, KafkaTransport, Member, MemoryOffsetStore,
+};
+use kafclaw_testkit::TestBroker;
+
+/// Generous deadline for anything the broker has to carry.
+pub const WAIT: Duration = Duration::from_secs(30);
+/// Heartbeat interval used by the tests.
+pub const BEAT: Duration = Duration::from_millis(300);
+
+pub fn settings(broker: &TestBroker) -> KafkaSettings {
+    KafkaSettings::plaintext(&broker.brokers)
+}
+
+/// A builder with test intervals: heartbeat 300 ms, expiry after 3 missed, onboarding
+/// timeout 5 s, one partition per topic.
+pub fn builder(
+    broker: &TestBroker,
+    group: &str,
+    id: &str,
+) -> GroupAgentBuilder<MemoryOffsetStore, KafkaTransport> {
+    GroupAgent::builder(settings(broker), group, id)
+        .heartbeat_interval(BEAT)
+        .missed_heartbeats(3)
+        .onboard_timeout(Duration::from_secs(5))
+        .task_timeout(Duration::from_secs(60))
+        .topic_layout(3, 1)
+}
+
+pub fn ids(roster: &[Member]) -> Vec<String> {
+    roster.iter().map(|m| m.agent_id.clone()).collect()
+}
+
+/// Waits until `cond` holds, polling every 20 ms, up to [`WAIT`].
+pub async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
+    let ok = kafclaw_testkit::wait_until_async(WAIT, Duration::from_millis(20), || {
+        let r = cond();
+        async move { r }
+    })
+    .await;
+    assert!(ok, "timed out waiting for: {what}");
+}
+
+/// Shared transport for tests that start many agents.
+pub async fn transport(broker: &TestBroker) -> Arc<KafkaTransport> {
+    Arc::new(KafkaTransport::connect(&settings(broker)).await.unwrap())
+}
+
+/// Like [`eventually`] with an async condition.
+pub async fn eventually_async<F, Fut>(what: &str, cond: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let ok = kafclaw_testkit::wait_until_async(WAIT, Duration::from_millis(20), cond).await;
+    assert!(ok, "timed out waiting for: {what}");
+}
