@@ -1,8 +1,8 @@
 //! [`KafkaTransport`]: the [`Transport`] on rskafka.
 //!
-//! Producing goes through one task per partition that drains its queue into a single
-//! produce request: an idle producer sends each record at once (no linger), a busy one
-//! batches everything that queued up while the previous request was in flight.
+//! Producing goes through a per-partition batcher (see `batcher.rs`): an idle partition
+//! sends each record at once from the caller's task, a busy one batches everything that
+//! queued up while the previous request was in flight.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -14,8 +14,9 @@ use rskafka::client::error::{Error as RsError, ProtocolError};
 use rskafka::client::partition::{Compression, OffsetAt, PartitionClient, UnknownTopicHandling};
 use rskafka::client::{Client, ClientBuilder, Credentials, SaslConfig};
 use rskafka::record::Record;
-use tokio::sync::{Mutex, mpsc, oneshot};
+use tokio::sync::Mutex;
 
+use super::batcher::PartitionBatcher;
 use super::{
     FetchBatch, InRecord, OffsetQuery, OutRecord, PartitionReader, Produced, Transport,
     partition_for_key,
@@ -23,26 +24,15 @@ use super::{
 use crate::error::{Error, Result};
 use crate::settings::{KafkaSettings, SaslMechanism};
 
-/// Largest number of records in one produce request.
-const MAX_BATCH_RECORDS: usize = 500;
-/// Largest approximate size of one produce request.
-const MAX_BATCH_BYTES: usize = 4 << 20;
 /// Largest fetch response we ask for.
 const MAX_FETCH_BYTES: i32 = 8 << 20;
-
-type Reply = oneshot::Sender<Result<i64>>;
-
-struct ProduceReq {
-    record: Record,
-    reply: Reply,
-}
 
 /// The rskafka-backed transport. Cheap to share behind an `Arc`.
 pub struct KafkaTransport {
     client: Client,
     brokers: String,
     partition_clients: Mutex<HashMap<(String, i32), Arc<PartitionClient>>>,
-    producers: Mutex<HashMap<(String, i32), mpsc::Sender<ProduceReq>>>,
+    batchers: Mutex<HashMap<(String, i32), Arc<PartitionBatcher>>>,
     partition_counts: Mutex<HashMap<String, Vec<i32>>>,
     compression: Compression,
     linger: Duration,
@@ -98,7 +88,7 @@ impl KafkaTransport {
             client,
             brokers,
             partition_clients: Mutex::new(HashMap::new()),
-            producers: Mutex::new(HashMap::new()),
+            batchers: Mutex::new(HashMap::new()),
             partition_counts: Mutex::new(HashMap::new()),
             compression: Compression::NoCompression,
             linger: Duration::ZERO,
@@ -168,13 +158,11 @@ impl KafkaTransport {
         Ok(pc)
     }
 
-    async fn producer(&self, topic: &str, partition: i32) -> Result<mpsc::Sender<ProduceReq>> {
+    async fn batcher(&self, topic: &str, partition: i32) -> Result<Arc<PartitionBatcher>> {
         let key = (topic.to_string(), partition);
-        let mut producers = self.producers.lock().await;
-        if let Some(tx) = producers.get(&key)
-            && !tx.is_closed()
-        {
-            return Ok(tx.clone());
+        let mut batchers = self.batchers.lock().await;
+        if let Some(b) = batchers.get(&key) {
+            return Ok(Arc::clone(b));
         }
         // A connection of its own, so offset lookups never queue behind a produce.
         let pc = Arc::new(
@@ -183,69 +171,9 @@ impl KafkaTransport {
                 .await
                 .map_err(|e| kafka_error("connect partition", topic, &e))?,
         );
-        let (tx, rx) = mpsc::channel(4 * MAX_BATCH_RECORDS);
-        tokio::spawn(run_partition_producer(
-            pc,
-            rx,
-            self.compression,
-            self.linger,
-        ));
-        producers.insert(key, tx.clone());
-        Ok(tx)
-    }
-}
-
-/// Sends whatever is queued as one request; replies to each caller with its offset.
-async fn run_partition_producer(
-    pc: Arc<PartitionClient>,
-    mut rx: mpsc::Receiver<ProduceReq>,
-    compression: Compression,
-    linger: Duration,
-) {
-    while let Some(first) = rx.recv().await {
-        let mut size = first.record.approximate_size();
-        let mut batch = vec![first];
-        let linger_until = Instant::now() + linger;
-        loop {
-            if batch.len() >= MAX_BATCH_RECORDS || size >= MAX_BATCH_BYTES {
-                break;
-            }
-            match rx.try_recv() {
-                Ok(req) => {
-                    size += req.record.approximate_size();
-                    batch.push(req);
-                }
-                Err(_) if !linger.is_zero() && Instant::now() < linger_until => {
-                    match tokio::time::timeout_at(linger_until.into(), rx.recv()).await {
-                        Ok(Some(req)) => {
-                            size += req.record.approximate_size();
-                            batch.push(req);
-                        }
-                        _ => break,
-                    }
-                }
-                Err(_) => break,
-            }
-        }
-        let (records, replies): (Vec<Record>, Vec<Reply>) =
-            batch.into_iter().map(|r| (r.record, r.reply)).unzip();
-        match pc.produce(records, compression).await {
-            Ok(offsets) => {
-                for (reply, offset) in replies.into_iter().zip(offsets) {
-                    let _ = reply.send(Ok(offset));
-                }
-            }
-            Err(e) => {
-                let reason = e.to_string();
-                for reply in replies {
-                    let _ = reply.send(Err(Error::Kafka {
-                        operation: "produce",
-                        topic: pc.topic().to_string(),
-                        reason: reason.clone(),
-                    }));
-                }
-            }
-        }
+        let b = Arc::new(PartitionBatcher::new(pc, self.compression, self.linger));
+        batchers.insert(key, Arc::clone(&b));
+        Ok(b)
     }
 }
 
@@ -315,18 +243,14 @@ impl Transport for KafkaTransport {
             Some(key) => partitions[partition_for_key(key, partitions.len()) as usize],
             None => partitions[0],
         };
-        let tx = self.producer(topic, partition).await?;
-        let (reply, answer) = oneshot::channel();
+        let batcher = self.batcher(topic, partition).await?;
         let rec = Record {
             key: record.key,
             value: Some(record.value),
             headers: record.headers,
             timestamp: chrono::Utc::now(),
         };
-        tx.send(ProduceReq { record: rec, reply })
-            .await
-            .map_err(|_| Error::Closed)?;
-        let offset = answer.await.map_err(|_| Error::Closed)??;
+        let offset = batcher.produce(rec).await?;
         Ok(Produced { partition, offset })
     }
 

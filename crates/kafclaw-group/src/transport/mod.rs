@@ -1,5 +1,6 @@
 //! The transport seam: what the group protocol needs from Kafka, and its rskafka implementation.
 
+mod batcher;
 mod kafka;
 mod partitioner;
 mod tls;
