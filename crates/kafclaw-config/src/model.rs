@@ -91,6 +91,12 @@ pub struct ModelConfig {
     pub task_routing: BTreeMap<String, String>,
     /// Models tried in order when the primary model fails.
     pub fallbacks: Vec<String>,
+    /// Time limit of one model request (for a streamed answer: the longest silence).
+    pub request_timeout: HumanDuration,
+    /// Attempts per model (1 = no retry) for rate limits, server errors and lost connections.
+    pub max_attempts: u32,
+    /// The longest `Retry-After` wait honoured; a longer one moves on to the next model.
+    pub max_retry_wait: HumanDuration,
 }
 
 impl Default for ModelConfig {
@@ -102,6 +108,9 @@ impl Default for ModelConfig {
             max_tool_iterations: 20,
             task_routing: BTreeMap::new(),
             fallbacks: Vec::new(),
+            request_timeout: HumanDuration::from_secs(120),
+            max_attempts: 3,
+            max_retry_wait: HumanDuration::from_secs(60),
         }
     }
 }

@@ -107,6 +107,10 @@ impl Config {
         }
         at_least("model.maxTokens", m.max_tokens.into(), 1)?;
         at_least("model.maxToolIterations", m.max_tool_iterations.into(), 1)?;
+        at_least("model.maxAttempts", m.max_attempts.into(), 1)?;
+        if m.request_timeout.get().is_zero() {
+            return Err(invalid("model.requestTimeout", "must be longer than 0s"));
+        }
 
         let k = &self.group;
         if !k.kafka_security_protocol.is_empty()

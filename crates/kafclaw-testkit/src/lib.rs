@@ -8,6 +8,10 @@
 //! polling with a deadline. `cargo xtask kafka` is a thin command line over
 //! [`Broker`].
 //!
+//! [`llm`] holds the scripted LLM server of the provider tests ([`ScriptedLlm`]): a
+//! loopback HTTP server speaking the OpenAI or Anthropic wire format that plays a
+//! script of replies and records the requests it received.
+//!
 //! It is NOT a Kafka client: the few raw protocol requests in [`probe`] exist to
 //! tell whether a broker is up and whether its listeners authenticate, nothing
 //! more. It never becomes a dependency of a product crate, and it holds no
@@ -16,6 +20,7 @@
 mod broker;
 mod env;
 mod error;
+pub mod llm;
 pub mod probe;
 mod runtime;
 mod tls;
@@ -27,6 +32,7 @@ pub use env::{
     vars,
 };
 pub use error::{Error, Result};
+pub use llm::{RecordedRequest, Reply, ScriptedLlm, Wire};
 pub use probe::ClusterMetadata;
 pub use runtime::{KAFKA_VERSION, KafkaRuntime, default_cache_dir};
 pub use tls::TlsFiles;

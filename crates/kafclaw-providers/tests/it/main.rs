@@ -1,0 +1,1 @@
+//! Integration tests of kafclaw-providers against scripted servers on loopback.
