@@ -5,4 +5,5 @@ mod agents;
 mod membership;
 mod restart;
 mod support;
+mod tasks;
 mod transport;
