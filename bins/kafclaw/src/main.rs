@@ -8,6 +8,7 @@
 
 mod config_cmd;
 mod envelope_cmd;
+mod kshark_cmd;
 mod setup;
 mod tools_cmd;
 
@@ -40,6 +41,8 @@ enum Cmd {
     Envelope(envelope_cmd::Args),
     /// List the tools, or run one through the policy engine and sandbox without a model.
     Tools(tools_cmd::Args),
+    /// Diagnose Kafka connectivity layer by layer (DNS, TCP, TLS, SASL, metadata, round trip, group topics).
+    Kshark(kshark_cmd::Args),
 }
 
 fn main() -> ExitCode {
@@ -48,6 +51,7 @@ fn main() -> ExitCode {
         Cmd::Config(args) => config_cmd::run(args),
         Cmd::Envelope(args) => envelope_cmd::run(args),
         Cmd::Tools(args) => tools_cmd::run(args),
+        Cmd::Kshark(args) => kshark_cmd::run(args),
     };
     match result {
         Ok(code) => code,

@@ -2,4 +2,5 @@
 
 mod config;
 mod envelope;
+mod kshark;
 mod tools;
