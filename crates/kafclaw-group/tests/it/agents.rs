@@ -60,3 +60,28 @@ where
     let ok = kafclaw_testkit::wait_until_async(WAIT, Duration::from_millis(20), cond).await;
     assert!(ok, "timed out waiting for: {what}");
 }
+
+/// Every envelope on `topic` from the start, once at least `at_least` are there.
+pub async fn read_topic(
+    broker: &TestBroker,
+    topic: &str,
+    at_least: usize,
+) -> Vec<kafclaw_envelope::GroupEnvelope> {
+    use kafclaw_group::{BroadcastConsumer, ConsumerOptions, StartAt, Subscription};
+    let rec = crate::support::Recorder::new();
+    let c = BroadcastConsumer::new(
+        transport(broker).await,
+        Arc::new(MemoryOffsetStore::new()),
+        Arc::clone(&rec),
+        ConsumerOptions::new("topic-reader"),
+    );
+    c.subscribe(Subscription::fresh(topic, StartAt::Earliest))
+        .await
+        .unwrap();
+    rec.wait_for(at_least, WAIT).await;
+    c.shutdown().await;
+    rec.values()
+        .iter()
+        .map(|v| kafclaw_envelope::GroupEnvelope::from_json(v.as_bytes()).unwrap())
+        .collect()
+}

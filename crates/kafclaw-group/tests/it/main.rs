@@ -3,6 +3,7 @@
 
 mod agents;
 mod membership;
+mod onboarding;
 mod restart;
 mod support;
 mod tasks;
