@@ -13,7 +13,9 @@ use kafclaw_envelope::{
 use tokio::sync::watch;
 use tracing::{info, warn};
 
-use crate::consumer::{BroadcastConsumer, ConsumerOptions, ConsumerStats, StartAt, Subscription};
+use crate::consumer::{
+    BroadcastConsumer, ConsumerOptions, ConsumerStats, PartitionLag, StartAt, Subscription,
+};
 use crate::decoding::Decoding;
 use crate::error::{Error, Result};
 use crate::offsets::MemoryOffsetStore;
@@ -703,6 +705,11 @@ impl<S: GroupStore, T: Transport> GroupAgent<S, T> {
     /// Publishes an audit event to `observe.audit`.
     pub async fn publish_audit(&self, audit: AuditPayload) -> Result<()> {
         self.core.publish_audit(audit).await
+    }
+
+    /// How far the agent has read each partition of its topics.
+    pub fn lag(&self) -> Vec<PartitionLag> {
+        self.consumer.lag()
     }
 
     /// Counters.

@@ -85,3 +85,25 @@ pub async fn read_topic(
         .map(|v| kafclaw_envelope::GroupEnvelope::from_json(v.as_bytes()).unwrap())
         .collect()
 }
+
+/// True when the agent has read every partition of `topics` up to its current end.
+pub async fn has_read_all<S: kafclaw_group::GroupStore>(
+    agent: &GroupAgent<S>,
+    t: &KafkaTransport,
+    topics: &[String],
+) -> bool {
+    use kafclaw_group::{OffsetQuery, Transport};
+    let lag = agent.lag();
+    for topic in topics {
+        for p in t.partitions(topic).await.unwrap() {
+            let end = t.offset(topic, p, OffsetQuery::Latest).await.unwrap();
+            if !lag
+                .iter()
+                .any(|l| &l.topic == topic && l.partition == p && l.next_offset >= end)
+            {
+                return false;
+            }
+        }
+    }
+    true
+}
