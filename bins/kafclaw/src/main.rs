@@ -42,7 +42,7 @@ enum Cmd {
     /// List the tools, or run one through the policy engine and sandbox without a model.
     Tools(tools_cmd::Args),
     /// Diagnose Kafka connectivity layer by layer (DNS, TCP, TLS, SASL, metadata, round trip, group topics).
-    Kshark(kshark_cmd::Args),
+    Kshark(Box<kshark_cmd::Args>),
 }
 
 fn main() -> ExitCode {
@@ -51,7 +51,7 @@ fn main() -> ExitCode {
         Cmd::Config(args) => config_cmd::run(args),
         Cmd::Envelope(args) => envelope_cmd::run(args),
         Cmd::Tools(args) => tools_cmd::run(args),
-        Cmd::Kshark(args) => kshark_cmd::run(args),
+        Cmd::Kshark(args) => kshark_cmd::run(*args),
     };
     match result {
         Ok(code) => code,

@@ -11,7 +11,7 @@
 //! the handful of raw requests the layer checks need, uses kafclaw-group's
 //! transport for the round trip, never deletes anything, and opens an agent's
 //! timeline read-only. Both `kshark` and `kafclaw kshark` are thin shells over
-//! [`cli::run`].
+//! [`run_cli`].
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), kafclaw_kshark::Error> {
@@ -29,7 +29,7 @@
 //! # Ok(()) }
 //! ```
 
-pub mod cli;
+mod cli;
 mod error;
 mod group;
 mod probe;
@@ -41,7 +41,10 @@ mod settings;
 mod tls;
 mod wire;
 
-pub use cli::{Args, EXIT_FAILED, EXIT_OK, EXIT_USAGE, run as run_cli};
+pub use cli::{
+    Args, EXIT_FAILED, EXIT_OK, EXIT_USAGE, build_probe, parse_duration, run as run_cli,
+    write_reports,
+};
 pub use error::{Error, Result};
 pub use probe::{DEFAULT_PROBE_TOPIC, GroupProbe, Probe, ProbeBuilder, Progress, Silent, Timeouts};
 pub use props::{JaasLogin, PropEntry, load_props, parse_jaas, parse_properties, props_layer};

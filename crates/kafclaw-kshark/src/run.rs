@@ -824,10 +824,14 @@ impl<'a> Run<'a> {
                             }
                             next = r.offset + 1;
                         }
-                        if batch.high_watermark <= offset && next > offset {
+                        if next > offset {
+                            // Records after the probe came back, but not the probe itself.
                             return Outcome::Fail(
-                                format!("offset {offset} is gone (high watermark {})", batch.high_watermark),
-                                "the probe record vanished: the topic may have been truncated or recreated".to_owned(),
+                                format!(
+                                    "offset {offset} is missing from partition {partition} (high watermark {})",
+                                    batch.high_watermark
+                                ),
+                                "the probe record vanished: the topic may have been truncated, compacted or recreated; use a dedicated --topic".to_owned(),
                             );
                         }
                     }
