@@ -573,33 +573,7 @@ impl<'a> Run<'a> {
         let chain = tls::peer_chain(stream);
         let infos = tls::describe_chain(addr, &chain, true, chrono::Utc::now().timestamp());
         let latency = start.elapsed();
-        let soonest = infos.iter().map(|c| c.days_left).min();
-        let summary = tls::chain_summary(&infos);
-        let (status, detail, hint) = match soonest {
-            None => (
-                Status::Warn,
-                "the broker presented no certificate".to_owned(),
-                Some("check the listener's keystore".to_owned()),
-            ),
-            Some(d) if d < 0 => (
-                Status::Fail,
-                format!("expired: {summary}"),
-                Some("renew the broker certificate".to_owned()),
-            ),
-            Some(d) if d < tls::EXPIRY_WARNING_DAYS => (
-                Status::Warn,
-                format!("expires in {d} days: {summary}"),
-                Some(format!(
-                    "a certificate of the chain expires within {} days: renew it before clients start failing",
-                    tls::EXPIRY_WARNING_DAYS
-                )),
-            ),
-            Some(_) => (
-                Status::Ok,
-                format!("chain of {}: {summary}", infos.len()),
-                None,
-            ),
-        };
+        let (status, detail, hint) = tls::assess_chain(&infos);
         self.certificates.extend(infos);
         self.record(
             "tls_certificate",

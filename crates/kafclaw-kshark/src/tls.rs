@@ -14,7 +14,7 @@ use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
-use crate::report::CertificateInfo;
+use crate::report::{CertificateInfo, Status};
 
 /// A certificate expiring within this many days makes the certificate check warn.
 pub(crate) const EXPIRY_WARNING_DAYS: i64 = 30;
@@ -218,6 +218,36 @@ fn blank_dash(s: &str) -> &str {
     if s.is_empty() { "-" } else { s }
 }
 
+/// The verdict on a verified chain: `fail` when a certificate has expired, `warn`
+/// when one expires within [`EXPIRY_WARNING_DAYS`] (or there is none), else `ok`.
+pub(crate) fn assess_chain(infos: &[CertificateInfo]) -> (Status, String, Option<String>) {
+    let summary = chain_summary(infos);
+    match infos.iter().map(|c| c.days_left).min() {
+        None => (
+            Status::Warn,
+            "the broker presented no certificate".to_owned(),
+            Some("check the listener's keystore".to_owned()),
+        ),
+        Some(d) if d < 0 => (
+            Status::Fail,
+            format!("expired: {summary}"),
+            Some("renew the broker certificate (and check this machine's clock)".to_owned()),
+        ),
+        Some(d) if d < EXPIRY_WARNING_DAYS => (
+            Status::Warn,
+            format!("expires in {d} days: {summary}"),
+            Some(format!(
+                "a certificate of the chain expires within {EXPIRY_WARNING_DAYS} days: renew it before clients start failing"
+            )),
+        ),
+        Some(_) => (
+            Status::Ok,
+            format!("chain of {}: {summary}", infos.len()),
+            None,
+        ),
+    }
+}
+
 /// The rustls error inside an IO error, if any.
 pub(crate) fn rustls_error(e: &io::Error) -> Option<&rustls::Error> {
     e.get_ref()
@@ -315,6 +345,27 @@ mod tests {
         assert!(text.contains("(10 days)"), "{text}");
         let garbage = describe_chain("b:1", &[CertificateDer::from(vec![1, 2, 3])], false, now);
         assert!(garbage[0].subject.contains("unparsable"), "{garbage:?}");
+    }
+
+    #[test]
+    fn expiry_within_thirty_days_warns_and_expired_fails() {
+        let cert = |days_left| CertificateInfo {
+            broker: "b:1".into(),
+            position: 0,
+            subject: "CN=b".into(),
+            issuer: "CN=ca".into(),
+            not_before: String::new(),
+            not_after: "2026-02-01T00:00:00Z".into(),
+            days_left,
+            verified: true,
+        };
+        assert_eq!(assess_chain(&[cert(400), cert(31)]).0, Status::Ok);
+        let (status, detail, hint) = assess_chain(&[cert(400), cert(12)]);
+        assert_eq!(status, Status::Warn);
+        assert!(detail.contains("expires in 12 days"), "{detail}");
+        assert!(hint.unwrap_or_default().contains("30 days"));
+        assert_eq!(assess_chain(&[cert(-1)]).0, Status::Fail);
+        assert_eq!(assess_chain(&[]).0, Status::Warn);
     }
 
     #[test]

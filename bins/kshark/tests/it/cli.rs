@@ -318,3 +318,66 @@ fn auto_takes_the_group_configuration_and_reads_the_agents_lag() {
         .collect();
     assert_eq!(fails.len(), 10, "{fails:?}");
 }
+
+#[test]
+fn a_wrong_password_and_an_untrusted_ca_exit_1_at_their_layers() {
+    let broker = maybe_skip_kafka!();
+    let home = tempfile::tempdir().expect("tempdir");
+    let ep = broker.sasl.clone().expect("SASL listener");
+    let out = kshark(
+        &[
+            "--broker",
+            &ep.brokers,
+            "--security-protocol",
+            "SASL_PLAINTEXT",
+            "--sasl-mechanism",
+            "SCRAM-SHA-512",
+            "--sasl-username",
+            &ep.user,
+            "--json",
+            "-",
+        ],
+        &[("KSHARK_SASL_PASSWORD", "not-the-password")],
+        home.path(),
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("JSON");
+    assert_valid(&report);
+    let sasl = report["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .find(|c| c["name"] == "sasl")
+        .expect("sasl check");
+    assert_eq!(sasl["status"], "fail");
+    assert!(
+        sasl["hint"]
+            .as_str()
+            .is_some_and(|h| h.contains("password"))
+    );
+
+    // The client certificate is not the CA that signed the broker's certificate.
+    let tls = broker.tls.clone().expect("TLS listener");
+    let wrong_ca = tls.client_cert.clone().expect("client certificate");
+    let out = kshark(
+        &[
+            "--broker",
+            &tls.brokers,
+            "--security-protocol",
+            "SSL",
+            "--ca-file",
+            wrong_ca.to_str().expect("path"),
+        ],
+        &[],
+        home.path(),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let table = stdout(&out);
+    let failing: Vec<&str> = table.lines().filter(|l| l.starts_with("FAIL ")).collect();
+    assert_eq!(failing.len(), 1, "{table}");
+    assert!(failing[0].contains("tls_handshake"), "{table}");
+    assert!(
+        table.contains("hint: the broker certificate is not signed by a CA"),
+        "{table}"
+    );
+}
