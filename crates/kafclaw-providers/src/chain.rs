@@ -321,7 +321,7 @@ impl ChatChain {
         // 7. output sanitizer
         if let Some(s) = &self.sanitizer {
             s.apply(&mut response, &mut events);
-            if let Some(sink) = sink.as_deref_mut()
+            if let Some(sink) = sink
                 && !response.content.is_empty()
             {
                 sink(&ChatDelta::Text(response.content.clone()));

@@ -738,7 +738,7 @@ fn sse_body(events: Vec<(Option<&'static str>, String)>, truncated: bool) -> Res
     let bytes = text.into_bytes();
     let frames = bytes
         .chunks(23)
-        .map(|c| Bytes::copy_from_slice(c))
+        .map(Bytes::copy_from_slice)
         .collect();
     response(200, "text/event-stream", None, frames)
 }

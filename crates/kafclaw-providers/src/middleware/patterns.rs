@@ -76,7 +76,7 @@ fn luhn(s: &str) -> bool {
             }
         })
         .sum();
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 /// IBAN mod-97 check (ISO 13616), 15 to 34 characters.
