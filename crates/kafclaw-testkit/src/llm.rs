@@ -736,10 +736,7 @@ fn sse_body(events: Vec<(Option<&'static str>, String)>, truncated: bool) -> Res
         text.truncate(cut);
     }
     let bytes = text.into_bytes();
-    let frames = bytes
-        .chunks(23)
-        .map(Bytes::copy_from_slice)
-        .collect();
+    let frames = bytes.chunks(23).map(Bytes::copy_from_slice).collect();
     response(200, "text/event-stream", None, frames)
 }
 
