@@ -8,6 +8,7 @@
 
 mod config_cmd;
 mod envelope_cmd;
+mod group_cmd;
 mod kshark_cmd;
 mod setup;
 mod tools_cmd;
@@ -43,6 +44,8 @@ enum Cmd {
     Tools(tools_cmd::Args),
     /// Diagnose Kafka connectivity layer by layer (DNS, TCP, TLS, SASL, metadata, round trip, group topics).
     Kshark(Box<kshark_cmd::Args>),
+    /// Group collaboration over Kafka: members, status, submit a task, join, leave.
+    Group(group_cmd::Args),
 }
 
 fn main() -> ExitCode {
@@ -52,6 +55,7 @@ fn main() -> ExitCode {
         Cmd::Envelope(args) => envelope_cmd::run(args),
         Cmd::Tools(args) => tools_cmd::run(args),
         Cmd::Kshark(args) => kshark_cmd::run(*args),
+        Cmd::Group(args) => group_cmd::run(args),
     };
     match result {
         Ok(code) => code,

@@ -665,6 +665,16 @@ impl<S: GroupStore, T: Transport> GroupAgent<S, T> {
         Ok(())
     }
 
+    /// Announces `leave` for this agent id whether or not this process joined (for
+    /// tools that take a member out after its process is gone, like `kafclaw group
+    /// leave`). On a joined agent it is [`Self::leave`].
+    pub async fn announce_leave(&self) -> Result<()> {
+        if self.core.is_joined() {
+            return self.leave().await;
+        }
+        self.core.announce(AnnounceAction::Leave).await
+    }
+
     /// True between `join` and `leave`.
     pub fn is_joined(&self) -> bool {
         self.core.is_joined()

@@ -2,5 +2,6 @@
 
 mod config;
 mod envelope;
+mod group;
 mod kshark;
 mod tools;

@@ -1,0 +1,485 @@
+//! `kafclaw group members|status|submit|join|leave`: the group over Kafka from the
+//! command line, configured by `group.*` (and `orchestrator.role/zoneId/parentId`).
+//! Every command reads Kafka directly; no gateway has to run.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use chrono::Utc;
+use clap::Subcommand;
+use kafclaw_config::{LoadedConfig, OnboardMode, SecurityProtocol};
+use kafclaw_envelope::{AgentIdentity, GroupName, GroupTopic};
+use kafclaw_group::{
+    Error as GroupError, GroupAgent, GroupAgentBuilder, KafkaSettings, KafkaTransport, Member,
+    MemoryOffsetStore, Onboarding, TaskSpec, TlsFiles,
+};
+
+use crate::{EXIT_FAILURE, EXIT_USAGE, setup};
+
+#[derive(clap::Args)]
+pub(crate) struct Args {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// The live roster, read from Kafka (announces within the last heartbeat interval ×
+    /// missed heartbeats).
+    Members {
+        /// Print a JSON array instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Group settings, topics, and whether this agent is in the roster.
+    Status {
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Submit a task as this agent and print the response's content.
+    ///
+    /// Exits 0 when the task completed, 1 when it failed, was rejected or timed out
+    /// (the reason on stderr).
+    Submit {
+        /// Address the task to one agent (default: open to the group; one capable
+        /// member claims it).
+        #[arg(long, value_name = "AGENT")]
+        to: Option<String>,
+        /// Only members offering this skill may claim it.
+        #[arg(long)]
+        skill: Option<String>,
+        /// Seconds to wait for the response (default: group.defaultTaskTimeoutSecs).
+        #[arg(long, value_name = "SECS")]
+        timeout: Option<u64>,
+        /// The task.
+        text: String,
+    },
+    /// Onboard (when the group is gated, or has members) and announce `join`.
+    ///
+    /// Without --stay it exits after the join announce: the agent stays in the roster
+    /// for one expiry window, long enough for `submit` to be accepted by a gated group.
+    Join {
+        /// Found a gated group that has no admitted member yet.
+        #[arg(long)]
+        found: bool,
+        /// Keep heartbeating until Ctrl-C or SIGTERM, then leave.
+        #[arg(long)]
+        stay: bool,
+    },
+    /// Announce `leave` for this agent id (no join first).
+    Leave,
+}
+
+/// The `group.*` settings an agent needs.
+struct GroupSetup {
+    settings: KafkaSettings,
+    group: String,
+    agent_id: String,
+    onboarding: Onboarding,
+    loaded: LoadedConfig,
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".to_owned())
+}
+
+impl GroupSetup {
+    fn from_config(loaded: LoadedConfig) -> Result<Self, String> {
+        let g = &loaded.config.group;
+        if g.group_name.is_empty() {
+            return Err(
+                "group.groupName is not set (config.json or KAFCLAW_GROUP_GROUP_NAME)".into(),
+            );
+        }
+        GroupName::new(g.group_name.clone()).map_err(|e| format!("group.groupName: {e}"))?;
+        let protocol = match g.security_protocol() {
+            SecurityProtocol::Plaintext => "PLAINTEXT",
+            SecurityProtocol::Ssl => "SSL",
+            SecurityProtocol::SaslPlaintext => "SASL_PLAINTEXT",
+            SecurityProtocol::SaslSsl => "SASL_SSL",
+        };
+        let file = |s: &str| (!s.is_empty()).then(|| s.into());
+        let mut settings = KafkaSettings::from_keys(
+            &g.kafka_brokers,
+            protocol,
+            &g.kafka_sasl_mechanism,
+            &g.kafka_sasl_username,
+            g.kafka_sasl_password.expose(),
+            TlsFiles {
+                ca_file: file(&g.kafka_tls_ca_file),
+                cert_file: file(&g.kafka_tls_cert_file),
+                key_file: file(&g.kafka_tls_key_file),
+            },
+        )
+        .map_err(|e| e.to_string())?;
+        let agent_id = if g.agent_id.is_empty() {
+            format!("kafclaw-{}", hostname())
+        } else {
+            g.agent_id.clone()
+        };
+        settings.client_id = format!("kafclaw-{agent_id}");
+        let onboarding = match g.onboard_mode() {
+            OnboardMode::Open => Onboarding::Open,
+            OnboardMode::Gated => Onboarding::gated(g.onboard_secret.expose().as_bytes()),
+        };
+        Ok(Self {
+            settings,
+            group: g.group_name.clone(),
+            agent_id,
+            onboarding,
+            loaded,
+        })
+    }
+
+    fn builder(&self) -> GroupAgentBuilder<MemoryOffsetStore, KafkaTransport> {
+        let g = &self.loaded.config.group;
+        let o = &self.loaded.config.orchestrator;
+        let max_depth = if g.max_delegation_depth == 0 {
+            3
+        } else {
+            g.max_delegation_depth
+        };
+        let mut identity = AgentIdentity::new(&self.agent_id, &self.agent_id);
+        identity.channels = vec!["cli".into()];
+        identity.model = self.loaded.config.model.name.clone();
+        identity.endpoint = o.endpoint.clone();
+        GroupAgent::builder(self.settings.clone(), &self.group, &self.agent_id)
+            .identity(identity)
+            .role(o.role.clone())
+            .zone(o.zone_id.clone())
+            .parent(o.parent_id.clone())
+            .skills(g.skills.clone())
+            .heartbeat_interval(Duration::from_secs(g.heartbeat_interval_secs))
+            .missed_heartbeats(g.missed_heartbeats)
+            .topic_layout(
+                i32::try_from(g.topic_partitions).unwrap_or(i32::MAX),
+                i16::try_from(g.replication_factor).unwrap_or(i16::MAX),
+            )
+            .onboarding(self.onboarding.clone())
+            .onboard_timeout(Duration::from_secs(g.onboard_timeout_secs))
+            .max_delegation_depth(max_depth)
+            .task_timeout(Duration::from_secs(g.default_task_timeout_secs))
+    }
+}
+
+pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let loaded = match setup::load_config() {
+        Ok(l) => l,
+        Err(code) => return Ok(code),
+    };
+    let setup = match GroupSetup::from_config(loaded) {
+        Ok(s) => s,
+        Err(msg) => {
+            eprintln!("kafclaw: configuration error: {msg}");
+            return Ok(ExitCode::from(EXIT_USAGE));
+        }
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let outcome = rt.block_on(async {
+        match args.cmd {
+            Cmd::Members { json } => members(&setup, json).await,
+            Cmd::Status { json } => status(&setup, json).await,
+            Cmd::Submit {
+                to,
+                skill,
+                timeout,
+                text,
+            } => submit(&setup, to, skill, timeout, text).await,
+            Cmd::Join { found, stay } => join(&setup, found, stay).await,
+            Cmd::Leave => leave(&setup).await,
+        }
+    });
+    rt.shutdown_timeout(Duration::from_secs(2));
+    match outcome {
+        Ok(code) => Ok(code),
+        Err(e) => {
+            let usage = matches!(
+                e.downcast_ref::<GroupError>(),
+                Some(
+                    GroupError::Config { .. }
+                        | GroupError::InvalidGroupName { .. }
+                        | GroupError::Invalid { .. }
+                )
+            );
+            if usage {
+                eprintln!("kafclaw: configuration error: {e:#}");
+                Ok(ExitCode::from(EXIT_USAGE))
+            } else {
+                Err(e)
+            }
+        }
+    }
+}
+
+fn member_json(m: &Member) -> serde_json::Value {
+    serde_json::json!({
+        "agent_id": m.agent_id,
+        "agent_name": m.identity.agent_name,
+        "role": m.role(),
+        "zone_id": m.zone(),
+        "parent_id": m.parent(),
+        "model": m.identity.model,
+        "capabilities": m.identity.capabilities,
+        "skills": m.identity.skills,
+        "channels": m.identity.channels,
+        "status": m.identity.status,
+        "joined_at": m.identity.joined_at,
+        "first_seen": m.first_seen.to_rfc3339(),
+        "last_seen": m.last_seen.to_rfc3339(),
+    })
+}
+
+async fn read_roster(setup: &GroupSetup) -> anyhow::Result<(Vec<Member>, GroupAgent)> {
+    let agent = setup
+        .builder()
+        .read_only(true)
+        .build()
+        .await
+        .with_context(|| format!("cannot read group {}", setup.group))?;
+    let roster = agent.roster();
+    Ok((roster, agent))
+}
+
+async fn members(setup: &GroupSetup, json: bool) -> anyhow::Result<ExitCode> {
+    let (roster, agent) = read_roster(setup).await?;
+    agent.halt().await;
+    if json {
+        let list: Vec<serde_json::Value> = roster.iter().map(member_json).collect();
+        println!("{}", serde_json::to_string_pretty(&list)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    if roster.is_empty() {
+        println!("no live members in group {}", setup.group);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let dash = |s: &str| {
+        if s.is_empty() {
+            "-".to_owned()
+        } else {
+            s.to_owned()
+        }
+    };
+    println!(
+        "{:<28} {:<14} {:<12} {:>10}",
+        "AGENT", "ROLE", "ZONE", "LAST SEEN"
+    );
+    let now = Utc::now();
+    for m in &roster {
+        let age = (now - m.last_seen).num_milliseconds().max(0) as f64 / 1000.0;
+        println!(
+            "{:<28} {:<14} {:<12} {:>9.1}s",
+            m.agent_id,
+            dash(m.role()),
+            dash(m.zone()),
+            age
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn status(setup: &GroupSetup, json: bool) -> anyhow::Result<ExitCode> {
+    let g = &setup.loaded.config.group;
+    let transport = Arc::new(
+        KafkaTransport::connect(&setup.settings)
+            .await
+            .with_context(|| format!("cannot connect to {}", g.kafka_brokers))?,
+    );
+    let group = GroupName::new(setup.group.clone())?;
+    let existing: std::collections::HashMap<String, usize> = transport
+        .list_topics()
+        .await?
+        .into_iter()
+        .map(|(name, ps)| (name, ps.len()))
+        .collect();
+    let topics: Vec<(String, Option<usize>)> = GroupTopic::ALL
+        .iter()
+        .map(|t| {
+            let name = group.topic(*t);
+            let n = existing.get(&name).copied();
+            (name, n)
+        })
+        .collect();
+    let agent = setup
+        .builder()
+        .read_only(true)
+        .transport(Arc::clone(&transport))
+        .build()
+        .await?;
+    let roster = agent.roster();
+    let admitted = agent.admitted();
+    let window = agent.expiry_window();
+    agent.halt().await;
+    let member = roster.iter().any(|m| m.agent_id == setup.agent_id);
+    if json {
+        let out = serde_json::json!({
+            "group": setup.group,
+            "agent_id": setup.agent_id,
+            "brokers": g.kafka_brokers,
+            "onboarding": setup.onboarding.as_str(),
+            "heartbeat_interval_secs": g.heartbeat_interval_secs,
+            "expiry_window_secs": window.as_secs_f64(),
+            "members": roster.len(),
+            "is_member": member,
+            "admitted": admitted,
+            "topics": topics.iter().map(|(n, p)| serde_json::json!({"name": n, "partitions": p})).collect::<Vec<_>>(),
+        });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("group:        {}", setup.group);
+    println!(
+        "agent:        {} ({})",
+        setup.agent_id,
+        if member {
+            "in the roster"
+        } else {
+            "not in the roster"
+        }
+    );
+    println!("brokers:      {}", g.kafka_brokers);
+    println!("onboarding:   {}", setup.onboarding.as_str());
+    println!(
+        "heartbeat:    every {} s, expiry after {} missed ({:.0} s)",
+        g.heartbeat_interval_secs,
+        g.missed_heartbeats,
+        window.as_secs_f64()
+    );
+    println!("members:      {}", roster.len());
+    if setup.onboarding.is_gated() {
+        println!("admitted:     {}", admitted.join(", "));
+    }
+    let present = topics.iter().filter(|(_, p)| p.is_some()).count();
+    println!("topics:       {present} of {} exist", topics.len());
+    for (name, p) in &topics {
+        match p {
+            Some(n) => println!("  {name} ({n} partitions)"),
+            None => println!("  {name} (missing)"),
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn submit(
+    setup: &GroupSetup,
+    to: Option<String>,
+    skill: Option<String>,
+    timeout: Option<u64>,
+    text: String,
+) -> anyhow::Result<ExitCode> {
+    let agent = setup
+        .builder()
+        .build()
+        .await
+        .with_context(|| format!("cannot reach group {}", setup.group))?;
+    let mut spec = match to {
+        Some(target) => TaskSpec::to(target, text),
+        None => TaskSpec::open(text),
+    };
+    if let Some(skill) = skill {
+        spec = spec.skill(skill);
+    }
+    if let Some(secs) = timeout {
+        spec = spec.timeout(Duration::from_secs(secs));
+    }
+    let outcome = agent.submit(spec).await;
+    agent.halt().await;
+    match outcome {
+        Ok(resp) if resp.status == "completed" => {
+            println!("{}", resp.content);
+            Ok(ExitCode::SUCCESS)
+        }
+        Ok(resp) => {
+            let status = if resp.status.is_empty() {
+                "answered without a status"
+            } else {
+                &resp.status
+            };
+            eprintln!(
+                "kafclaw: task {} {} by {}: {}",
+                resp.task_id, status, resp.responder_id, resp.content
+            );
+            Ok(ExitCode::from(EXIT_FAILURE))
+        }
+        Err(e @ GroupError::TaskTimeout { .. }) => {
+            eprintln!("kafclaw: {e}");
+            Ok(ExitCode::from(EXIT_FAILURE))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn join(setup: &GroupSetup, found: bool, stay: bool) -> anyhow::Result<ExitCode> {
+    if setup.onboarding.is_gated() && setup.loaded.config.group.onboard_secret.is_empty() {
+        eprintln!(
+            "kafclaw: configuration error: group.onboardSecret: a gated group needs the group secret (KAFCLAW_GROUP_ONBOARD_SECRET)"
+        );
+        return Ok(ExitCode::from(EXIT_USAGE));
+    }
+    let agent = setup
+        .builder()
+        .found_group(found)
+        .build()
+        .await
+        .with_context(|| format!("cannot reach group {}", setup.group))?;
+    match agent.join().await {
+        Ok(()) => {}
+        Err(e @ (GroupError::OnboardingRejected { .. } | GroupError::OnboardingTimeout { .. })) => {
+            agent.halt().await;
+            eprintln!("kafclaw: {e}");
+            return Ok(ExitCode::from(EXIT_FAILURE));
+        }
+        Err(e) => {
+            agent.halt().await;
+            return Err(e.into());
+        }
+    }
+    println!("joined group {} as {}", setup.group, setup.agent_id);
+    if !stay {
+        // No leave: the join stands until the expiry window passes.
+        agent.halt().await;
+        return Ok(ExitCode::SUCCESS);
+    }
+    wait_for_signal().await;
+    agent.shutdown().await;
+    println!("left group {}", setup.group);
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+async fn leave(setup: &GroupSetup) -> anyhow::Result<ExitCode> {
+    let agent = setup
+        .builder()
+        .read_only(true)
+        .build()
+        .await
+        .with_context(|| format!("cannot reach group {}", setup.group))?;
+    let outcome = agent.announce_leave().await;
+    agent.halt().await;
+    outcome.with_context(|| format!("cannot announce leave to group {}", setup.group))?;
+    println!("left group {} as {}", setup.group, setup.agent_id);
+    Ok(ExitCode::SUCCESS)
+}
