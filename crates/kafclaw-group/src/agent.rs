@@ -360,16 +360,45 @@ impl<S: GroupStore, T: Transport> GroupAgentBuilder<S, T> {
             Arc::new(Decoding(Protocol(Arc::clone(&core)))),
             opts,
         );
-        let agent = GroupAgent { core, consumer };
+        let guard = Arc::new(Guard {
+            core: Arc::clone(&core),
+            consumer: consumer.clone(),
+        });
+        let agent = GroupAgent {
+            core,
+            consumer,
+            _guard: guard,
+        };
         agent.start().await?;
         Ok(agent)
     }
 }
 
-/// One agent of a group. Cheap to clone (clones share the agent).
+type Consumer<S, T> = BroadcastConsumer<T, S, Decoding<Protocol<S, T>>>;
+
+/// One agent of a group. Cheap to clone (clones share the agent). When the last
+/// clone is dropped the agent stops as [`GroupAgent::halt`] does (without `leave`);
+/// call [`GroupAgent::shutdown`] to leave first.
 pub struct GroupAgent<S: GroupStore = MemoryOffsetStore, T: Transport = KafkaTransport> {
     core: Arc<Core<S, T>>,
-    consumer: BroadcastConsumer<T, S, Decoding<Protocol<S, T>>>,
+    consumer: Consumer<S, T>,
+    _guard: Arc<Guard<S, T>>,
+}
+
+/// Stops the background work when the last handle of an agent goes away.
+struct Guard<S: GroupStore, T: Transport> {
+    core: Arc<Core<S, T>>,
+    consumer: Consumer<S, T>,
+}
+
+impl<S: GroupStore, T: Transport> Drop for Guard<S, T> {
+    fn drop(&mut self) {
+        self.core.shutdown.send_replace(true);
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            let consumer = self.consumer.clone();
+            rt.spawn(async move { consumer.shutdown().await });
+        }
+    }
 }
 
 impl<S: GroupStore, T: Transport> Clone for GroupAgent<S, T> {
@@ -377,6 +406,7 @@ impl<S: GroupStore, T: Transport> Clone for GroupAgent<S, T> {
         Self {
             core: Arc::clone(&self.core),
             consumer: self.consumer.clone(),
+            _guard: Arc::clone(&self._guard),
         }
     }
 }

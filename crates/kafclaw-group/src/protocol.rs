@@ -331,8 +331,12 @@ impl<S: GroupStore, T: Transport> Core<S, T> {
             let mut st = lock(&self.state);
             if st.joined {
                 let id = self.identity_locked(&st);
-                st.roster.seen(id, now, now, true);
-                self.publish_roster(&st);
+                if matches!(
+                    st.roster.seen(id, now, now, true),
+                    RosterChange::Added | RosterChange::Changed
+                ) {
+                    self.publish_roster(&st);
+                }
             }
         }
         Ok(())
