@@ -10,6 +10,7 @@ mod config_cmd;
 mod envelope_cmd;
 mod group_cmd;
 mod kshark_cmd;
+mod models_cmd;
 mod setup;
 mod tools_cmd;
 
@@ -46,6 +47,8 @@ enum Cmd {
     Kshark(Box<kshark_cmd::Args>),
     /// Group collaboration over Kafka: members, status, submit a task, join, leave.
     Group(group_cmd::Args),
+    /// LLM providers and models: what is configured, and token usage and cost.
+    Models(models_cmd::Args),
 }
 
 fn main() -> ExitCode {
@@ -56,6 +59,7 @@ fn main() -> ExitCode {
         Cmd::Tools(args) => tools_cmd::run(args),
         Cmd::Kshark(args) => kshark_cmd::run(*args),
         Cmd::Group(args) => group_cmd::run(args),
+        Cmd::Models(args) => models_cmd::run(args),
     };
     match result {
         Ok(code) => code,

@@ -4,4 +4,5 @@ mod config;
 mod envelope;
 mod group;
 mod kshark;
+mod models;
 mod tools;
