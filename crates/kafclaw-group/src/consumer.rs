@@ -350,7 +350,7 @@ where
                     Err(e) => {
                         errors += 1;
                         self.count(|s| s.retries += 1);
-                        if errors == 1 || errors % 20 == 0 {
+                        if errors == 1 || errors.is_multiple_of(20) {
                             warn!(%topic, partition, error = %e, "cannot open a partition reader; retrying");
                         }
                         if !self.backoff(errors).await {
@@ -415,7 +415,7 @@ where
                 Err(e) => {
                     errors += 1;
                     self.count(|s| s.retries += 1);
-                    if errors == 1 || errors % 20 == 0 {
+                    if errors == 1 || errors.is_multiple_of(20) {
                         warn!(%topic, partition, offset = next, error = %e, "fetch failed; retrying");
                     }
                     if !self.backoff(errors).await {
