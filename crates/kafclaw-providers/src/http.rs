@@ -99,6 +99,9 @@ impl HttpClient {
             .tls_backend_preconfigured(tls)
             .connect_timeout(timeout.min(Duration::from_secs(10)))
             .read_timeout(timeout)
+            // an API endpoint has no business redirecting; following would carry the key
+            // (x-api-key is not one of the headers reqwest strips) to another host
+            .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("kafclaw/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| config_err(format!("HTTP client: {}", error_chain(&e))))?;
