@@ -8,6 +8,7 @@
 
 mod config_cmd;
 mod envelope_cmd;
+mod gateway_cmd;
 mod group_cmd;
 mod kshark_cmd;
 mod models_cmd;
@@ -49,6 +50,8 @@ enum Cmd {
     Group(group_cmd::Args),
     /// LLM providers and models: what is configured, and token usage and cost.
     Models(models_cmd::Args),
+    /// Run the agent with its HTTP API (POST /chat) and dashboard until SIGINT/SIGTERM.
+    Gateway(gateway_cmd::Args),
 }
 
 fn main() -> ExitCode {
@@ -60,6 +63,7 @@ fn main() -> ExitCode {
         Cmd::Kshark(args) => kshark_cmd::run(*args),
         Cmd::Group(args) => group_cmd::run(args),
         Cmd::Models(args) => models_cmd::run(args),
+        Cmd::Gateway(args) => gateway_cmd::run(args),
     };
     match result {
         Ok(code) => code,

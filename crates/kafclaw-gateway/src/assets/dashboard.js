@@ -1,0 +1,102 @@
+// KafClaw dashboard: lists recent tasks and pending approvals through the dashboard API.
+// The token (when the gateway has one) is kept in sessionStorage and sent as a bearer
+// header; data is always inserted as text, never as HTML.
+"use strict";
+
+const KEY = "kafclaw-token";
+const $ = (id) => document.getElementById(id);
+
+async function api(path, options = {}) {
+  const headers = Object.assign({}, options.headers || {});
+  const token = sessionStorage.getItem(KEY);
+  if (token) headers["Authorization"] = "Bearer " + token;
+  const res = await fetch(path, Object.assign({}, options, { headers }));
+  if (res.status === 401) {
+    $("login").style.display = "block";
+    throw new Error("the gateway wants its auth token");
+  }
+  const body = await res.json();
+  if (!res.ok) throw new Error(body.error || res.statusText);
+  return body;
+}
+
+function cell(row, text, cls) {
+  const td = document.createElement("td");
+  td.textContent = text == null ? "" : String(text);
+  if (cls) td.className = cls;
+  row.appendChild(td);
+  return td;
+}
+
+function when(ts) {
+  return ts ? new Date(ts).toLocaleString() : "";
+}
+
+async function decide(id, approve) {
+  try {
+    await api("/api/v1/approvals/" + encodeURIComponent(id), {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ approve }),
+    });
+  } catch (e) {
+    $("error").textContent = e.message;
+  }
+  refresh();
+}
+
+async function refresh() {
+  try {
+    const s = await api("/api/v1/status");
+    $("status").textContent =
+      "mode " + s.mode + " · agent " + (s.agent_id || "-") + " · version " + s.version +
+      " · up " + s.uptime_seconds + " s";
+    const a = await api("/api/v1/approvals/pending?limit=50");
+    const ab = $("approvals");
+    ab.replaceChildren();
+    for (const x of a.approvals) {
+      const tr = document.createElement("tr");
+      cell(tr, when(x.requested_at));
+      cell(tr, x.tool);
+      cell(tr, x.tier);
+      cell(tr, JSON.stringify(x.args), "text");
+      cell(tr, x.sender + " (" + x.channel + ")");
+      const td = cell(tr, "");
+      for (const [label, yes] of [["Approve", true], ["Deny", false]]) {
+        const b = document.createElement("button");
+        b.type = "button";
+        b.textContent = label;
+        b.addEventListener("click", () => decide(x.approval_id, yes));
+        td.appendChild(b);
+      }
+      ab.appendChild(tr);
+    }
+    if (a.approvals.length === 0) cell(ab.appendChild(document.createElement("tr")), "none");
+    const t = await api("/api/v1/tasks?limit=25");
+    const tb = $("tasks");
+    tb.replaceChildren();
+    for (const x of t.tasks) {
+      const tr = document.createElement("tr");
+      cell(tr, when(x.created_at));
+      cell(tr, x.status, x.status);
+      cell(tr, x.channel);
+      cell(tr, x.sender);
+      cell(tr, x.content_in, "text");
+      cell(tr, x.error || x.content_out, "text");
+      cell(tr, x.trace_id);
+      tb.appendChild(tr);
+    }
+    $("error").textContent = "";
+    $("login").style.display = "none";
+  } catch (e) {
+    $("error").textContent = e.message;
+  }
+}
+
+$("save-token").addEventListener("click", () => {
+  sessionStorage.setItem(KEY, $("token").value.trim());
+  $("token").value = "";
+  refresh();
+});
+refresh();
+setInterval(refresh, 5000);
