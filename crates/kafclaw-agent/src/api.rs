@@ -1,10 +1,13 @@
-//! The contract between the agent runtime and its front ends (CLI, gateway, group router).
-//!
-//! Being implemented: every method body below is replaced by the runtime's real code.
+//! The contract between the agent runtime and its front ends (CLI, gateway, group router):
+//! what goes in ([`InboundMessage`], [`AgentDeps`]), what comes out ([`Submitted`],
+//! [`TaskOutcome`]), and the [`Agent`] handle. The work is done in `runtime` and `turn`.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
+
+use crate::options::AgentOptions;
+use crate::runtime::Inner;
 
 use kafclaw_policy::TrustClass;
 
@@ -45,6 +48,17 @@ pub enum Error {
     /// The timeline failed.
     #[error("timeline: {0}")]
     Timeline(#[from] kafclaw_timeline::Error),
+    /// A file of the runtime (session transcript, workspace) could not be used.
+    #[error("cannot {action} {}: {source}", path.display())]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// What we tried, e.g. `append to the session transcript`.
+        action: &'static str,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
     /// Anything else, with context.
     #[error("{0}")]
     Other(String),
@@ -135,33 +149,54 @@ pub struct TaskOutcome {
     pub error: Option<String>,
 }
 
+/// What [`Agent::start`] found in the durable queue.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StartReport {
+    /// Tasks a crash had interrupted, put back in the queue (they run again from the
+    /// start of their turn).
+    pub resumed: Vec<String>,
+    /// Every pending task queued at start, in queue order (includes `resumed`).
+    pub queued: Vec<String>,
+    /// Tasks that had used up their attempts: failed, with the reason.
+    pub failed: Vec<(String, String)>,
+}
+
 /// The running agent. Cheap to clone.
 #[derive(Clone)]
 pub struct Agent {
-    _private: Arc<()>,
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Agent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Agent")
+            .field("timeline", &self.inner.timeline.path())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Agent {
     /// Starts the runtime: recovers tasks a crash interrupted (re-queues or fails them with
     /// a reason) and starts the workers.
-    pub async fn start(_deps: AgentDeps) -> Result<Agent> {
-        Err(Error::Other(
-            "the agent runtime is being implemented".into(),
-        ))
+    pub async fn start(deps: AgentDeps) -> Result<Agent> {
+        Self::start_with(deps, AgentOptions::default()).await
+    }
+
+    /// [`Agent::start`] with options.
+    pub async fn start_with(deps: AgentDeps, options: AgentOptions) -> Result<Agent> {
+        Ok(Agent {
+            inner: Inner::start(deps, options).await?,
+        })
     }
 
     /// Queues a message durably (it survives a crash from here on) and returns its task.
-    pub async fn submit(&self, _msg: InboundMessage) -> Result<Submitted> {
-        Err(Error::Other(
-            "the agent runtime is being implemented".into(),
-        ))
+    pub async fn submit(&self, msg: InboundMessage) -> Result<Submitted> {
+        self.inner.submit(msg).await
     }
 
     /// Waits until the task is completed or failed, at most `timeout`.
-    pub async fn wait(&self, _task_id: &str, _timeout: Duration) -> Result<TaskOutcome> {
-        Err(Error::Other(
-            "the agent runtime is being implemented".into(),
-        ))
+    pub async fn wait(&self, task_id: &str, timeout: Duration) -> Result<TaskOutcome> {
+        self.inner.wait(task_id, timeout).await
     }
 
     /// `submit` then `wait`.
@@ -171,31 +206,42 @@ impl Agent {
     }
 
     /// The current state of a task without waiting.
-    pub async fn outcome(&self, _task_id: &str) -> Result<TaskOutcome> {
-        Err(Error::Other(
-            "the agent runtime is being implemented".into(),
-        ))
+    pub async fn outcome(&self, task_id: &str) -> Result<TaskOutcome> {
+        self.inner.outcome(task_id).await
     }
 
     /// Approves or denies a parked tool call; the task resumes (or gets the denial as the
     /// tool result).
     pub async fn decide_approval(
         &self,
-        _approval_id: &str,
-        _approve: bool,
-        _decided_by: &str,
+        approval_id: &str,
+        approve: bool,
+        decided_by: &str,
     ) -> Result<()> {
-        Err(Error::Other(
-            "the agent runtime is being implemented".into(),
-        ))
+        self.inner
+            .decide_approval(approval_id, approve, decided_by)
+            .await
     }
 
     /// Stops taking work; running tasks get `grace` to finish, the rest stay queued (pending)
     /// in the timeline for the next start.
-    pub async fn shutdown(&self, _grace: Duration) {}
+    pub async fn shutdown(&self, grace: Duration) {
+        self.inner.shutdown(grace).await;
+    }
 
     /// The agent's timeline.
     pub fn timeline(&self) -> &kafclaw_timeline::Timeline {
-        unreachable!("the agent runtime is being implemented")
+        &self.inner.timeline
+    }
+
+    /// What the start found in the durable queue.
+    pub fn start_report(&self) -> &StartReport {
+        &self.inner.start_report
+    }
+
+    /// Waits until this process has no task queued or running (parked tasks count as
+    /// running), at most `timeout`; returns whether it became idle.
+    pub async fn wait_idle(&self, timeout: Duration) -> bool {
+        self.inner.wait_idle(timeout).await
     }
 }
