@@ -367,6 +367,26 @@ pub(crate) async fn decide_approval(
         Some(peer) => format!("dashboard@{}", peer.ip()),
         None => "dashboard".to_owned(),
     };
+    // Answer the common refusals precisely before handing the decision to the runtime.
+    match app
+        .timeline
+        .get_approval(&id)
+        .await
+        .map_err(|e| timeline_error("reading an approval", e))?
+    {
+        None => {
+            return Err(ApiError::not_found(format!(
+                "approval request {id} not found"
+            )));
+        }
+        Some(a) if a.status != ApprovalStatus::Pending => {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                format!("approval request {id} is already {}", a.status),
+            ));
+        }
+        Some(_) => {}
+    }
     app.agent
         .decide_approval(&id, approve, &decided_by)
         .await

@@ -2,6 +2,7 @@
 
 mod config;
 mod envelope;
+mod gateway;
 mod group;
 mod kshark;
 mod models;
