@@ -11,12 +11,16 @@ use clap::ValueEnum;
 pub(crate) enum Target {
     /// Produce→consume latency and saturation throughput: KafkaTransport vs bare rskafka.
     Transport,
+    /// Agent request→response round trip vs the raw transport round trip; roster
+    /// convergence of 50 agents.
+    Group,
 }
 
 impl Target {
     fn cargo_args(self) -> &'static [&'static str] {
         match self {
             Target::Transport => &["bench", "-p", "kafclaw-group", "--bench", "transport"],
+            Target::Group => &["bench", "-p", "kafclaw-group", "--bench", "group"],
         }
     }
 }

@@ -1,17 +1,41 @@
 //! kafclaw-group: KafClaw's group collaboration over Apache Kafka.
 //!
-//! Today this crate holds the transport layer: a [`Transport`] trait with an
-//! rskafka implementation ([`KafkaTransport`]) that connects with PLAINTEXT, SASL
-//! (PLAIN, SCRAM-SHA-256/512) and TLS (including mutual TLS), creates topics,
-//! produces keyed records with batching under load, and a [`BroadcastConsumer`]
-//! in which one agent reads every partition of a dynamic set of topics and
-//! commits each record's effect together with its offset through an
-//! [`OffsetStore`].
+//! [`GroupAgent`] is one agent of a group: it joins and heartbeats, keeps a roster
+//! that expires silent members, onboards newcomers (open, or gated by a challenge
+//! answered with the group secret), submits tasks and awaits their responses, runs
+//! the tasks it is given or wins by claim, enforces delegation depth and deadlines as
+//! a receiver, and publishes and stores trace spans and audit events. The protocol is
+//! a compatible superset of the Go KafClaw wire format (docs/group-protocol.md).
 //!
-//! It is not a general Kafka client: there are no Kafka consumer groups (every
-//! agent reads everything; work is claimed at the protocol level), no
-//! transactions and no topic configs. It does not persist anything itself; the
-//! durable [`OffsetStore`] lives in kafclaw-timeline.
+//! Underneath is the transport: a [`Transport`] trait with an rskafka implementation
+//! ([`KafkaTransport`]) that connects with PLAINTEXT, SASL (PLAIN, SCRAM-SHA-256/512)
+//! and TLS (including mutual TLS), creates topics and produces keyed records, and a
+//! [`BroadcastConsumer`] in which one agent reads every partition of its topics and
+//! commits each record's effect together with its offset through an [`OffsetStore`].
+//!
+//! It is not a general Kafka client: there are no Kafka consumer groups (every agent
+//! reads everything; work is claimed at the protocol level), no transactions and no
+//! topic configs. It does not persist anything itself: the group's durable state
+//! ([`GroupStore`], [`OffsetStore`]) lives in kafclaw-timeline; [`MemoryOffsetStore`]
+//! keeps nothing, for short-lived readers. It does not run models or tools: a task's
+//! work is whatever [`TaskHandler`] the embedding program gives it.
+//!
+//! ```no_run
+//! use kafclaw_group::{GroupAgent, IncomingTask, KafkaSettings, TaskSpec};
+//!
+//! # async fn demo() -> kafclaw_group::Result<()> {
+//! let agent = GroupAgent::builder(KafkaSettings::plaintext("127.0.0.1:9092"), "research", "agent-a")
+//!     .role("worker")
+//!     .task_handler(|task: IncomingTask| async move { Ok(format!("echo: {}", task.content())) })
+//!     .build()
+//!     .await?;
+//! agent.join().await?;
+//! let answer = agent.submit(TaskSpec::to("agent-b", "summarise the report")).await?;
+//! println!("{} says {}", answer.responder_id, answer.content);
+//! agent.shutdown().await;
+//! # Ok(())
+//! # }
+//! ```
 
 mod agent;
 mod consumer;

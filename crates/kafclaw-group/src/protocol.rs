@@ -33,6 +33,9 @@ use crate::tasks::{
 };
 use crate::transport::{InRecord, OutRecord, Transport};
 
+/// A task that answers within this long publishes its opening statuses after the response.
+const STATUS_GRACE: Duration = Duration::from_millis(100);
+
 /// How long finished claims, answered onboardings and resolved task ids are remembered.
 const MEMORY_WINDOW: Duration = Duration::from_secs(600);
 
@@ -362,10 +365,28 @@ impl<S: GroupStore, T: Transport> Core<S, T> {
     }
 
     async fn publish_status(&self, task_id: &str, state: TaskState, summary: &str) {
-        let mut payload = TaskStatusPayload::new(task_id, &self.cfg.agent_id, state);
-        payload.summary = summary.to_owned();
-        let env = GroupEnvelope::new(&self.cfg.agent_id, Message::TaskStatus(payload));
-        self.publish_logged(&self.topics.status, task_id, env).await;
+        self.publish_statuses(task_id, &[(state, summary)]).await;
+    }
+
+    /// Publishes statuses of one task in order; queued together, they go out as one
+    /// produce request (same key, same partition).
+    async fn publish_statuses(&self, task_id: &str, statuses: &[(TaskState, &str)]) {
+        let envelopes: Vec<GroupEnvelope> = statuses
+            .iter()
+            .map(|(state, summary)| {
+                let mut payload = TaskStatusPayload::new(task_id, &self.cfg.agent_id, *state);
+                payload.summary = (*summary).to_owned();
+                GroupEnvelope::new(&self.cfg.agent_id, Message::TaskStatus(payload))
+            })
+            .collect();
+        let sends = envelopes
+            .iter()
+            .map(|env| self.publish(&self.topics.status, task_id, env));
+        for (env, outcome) in envelopes.iter().zip(futures::future::join_all(sends).await) {
+            if let Err(e) = outcome {
+                warn!(topic = %self.topics.status, r#type = env.type_name(), error = %e, "cannot publish");
+            }
+        }
     }
 
     async fn publish_response(&self, task_id: &str, status: ResponseStatus, content: String) {
@@ -573,9 +594,7 @@ impl<S: GroupStore, T: Transport> Core<S, T> {
                 if p.sponsor_id != me || !live {
                     return None;
                 }
-                let Some(ch) = st.challenges.remove(&corr) else {
-                    return None;
-                };
+                let ch = st.challenges.remove(&corr)?;
                 if ch.requester != p.requester_id || env.sender_id != p.requester_id {
                     st.challenges.insert(corr, ch);
                     return None;
@@ -932,19 +951,15 @@ impl<S: GroupStore, T: Transport> Core<S, T> {
         };
         let task_id = req.task_id.clone();
         let checked = check_incoming(&req, self.cfg.max_depth, Utc::now());
-        let statuses = {
-            let core = Arc::clone(&self);
-            let task_id = task_id.clone();
-            let ok = checked.is_ok();
-            async move {
-                if targeted {
-                    core.publish_status(&task_id, TaskState::Accepted, "").await;
-                }
-                if ok {
-                    core.publish_status(&task_id, TaskState::InProgress, "")
-                        .await;
-                }
-            }
+        // Statuses before the response only for tasks that take a while: a quick task
+        // answers first and reports accepted/in_progress/completed right after, so the
+        // status records never sit in front of the response.
+        let started = std::sync::atomic::AtomicBool::new(false);
+        let ok = checked.is_ok();
+        let early_statuses = async {
+            tokio::time::sleep(STATUS_GRACE).await;
+            started.store(true, std::sync::atomic::Ordering::SeqCst);
+            self.publish_opening_statuses(&task_id, targeted, ok).await;
         };
         let work = async {
             let deadline = match checked {
@@ -986,8 +1001,56 @@ impl<S: GroupStore, T: Transport> Core<S, T> {
                 }
             }
         };
-        let ((), (state, summary)) = tokio::join!(statuses, work);
+        tokio::pin!(early_statuses);
+        tokio::pin!(work);
+        let mut early_done = false;
+        let (state, summary) = loop {
+            tokio::select! {
+                biased;
+                out = &mut work => break out,
+                () = &mut early_statuses, if !early_done => early_done = true,
+            }
+        };
+        if !early_done && !started.load(std::sync::atomic::Ordering::SeqCst) {
+            self.publish_all_statuses(&task_id, targeted, ok, (state, &summary))
+                .await;
+            return;
+        }
+        if !early_done {
+            // Interrupted while publishing: finish, to keep the statuses in order.
+            early_statuses.await;
+        }
         self.publish_status(&task_id, state, &summary).await;
+    }
+
+    async fn publish_opening_statuses(&self, task_id: &str, targeted: bool, ok: bool) {
+        let mut statuses = Vec::with_capacity(2);
+        if targeted {
+            statuses.push((TaskState::Accepted, ""));
+        }
+        if ok {
+            statuses.push((TaskState::InProgress, ""));
+        }
+        self.publish_statuses(task_id, &statuses).await;
+    }
+
+    /// The statuses a quick task reports after its response: opening and final at once.
+    async fn publish_all_statuses(
+        &self,
+        task_id: &str,
+        targeted: bool,
+        ok: bool,
+        last: (TaskState, &str),
+    ) {
+        let mut statuses = Vec::with_capacity(3);
+        if targeted {
+            statuses.push((TaskState::Accepted, ""));
+        }
+        if ok {
+            statuses.push((TaskState::InProgress, ""));
+        }
+        statuses.push(last);
+        self.publish_statuses(task_id, &statuses).await;
     }
 
     // ------------------------------------------------------------ the handler

@@ -178,13 +178,16 @@ pub struct TaskProgress {
     pub summary: String,
 }
 
+/// Forgets a pending task when its caller stops waiting.
+pub(crate) type Cancel = Box<dyn FnOnce(&str) + Send + Sync>;
+
 /// A submitted task: its id, its progress, and its response.
 pub struct PendingTask {
     pub(crate) task_id: String,
     pub(crate) progress: watch::Receiver<TaskProgress>,
     pub(crate) response: oneshot::Receiver<TaskResponse>,
     pub(crate) timeout: Duration,
-    pub(crate) cancel: Option<Box<dyn FnOnce(&str) + Send + Sync>>,
+    pub(crate) cancel: Option<Cancel>,
 }
 
 impl std::fmt::Debug for PendingTask {

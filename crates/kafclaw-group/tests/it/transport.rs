@@ -191,7 +191,7 @@ async fn restarted_consumer_resumes_after_the_last_handled_record() {
 async fn records_that_are_not_envelopes_are_counted_and_skipped() {
     let broker = maybe_skip_kafka!();
     let t = connect(&broker).await;
-    let group = kafclaw_envelope::GroupName::new(&kafclaw_testkit::random_group_name()).unwrap();
+    let group = kafclaw_envelope::GroupName::new(kafclaw_testkit::random_group_name()).unwrap();
     let topic = group.topic(kafclaw_envelope::GroupTopic::Requests);
     t.ensure_topic(&topic, 1, 1).await.unwrap();
     let envelope = |n: usize| {

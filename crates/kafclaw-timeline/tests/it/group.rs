@@ -292,3 +292,42 @@ async fn skill_channels_upsert_list_remove() {
     assert!(!t.remove_skill_channel("g", "translate").await.unwrap());
     assert_eq!(t.list_skill_channels(Some("g")).await.unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn admissions_keep_the_first_sponsor_inside_and_outside_record_transactions() {
+    let t = open().await;
+    let at = chrono::DateTime::from_timestamp_millis(Utc::now().timestamp_millis()).unwrap();
+    assert!(t.admit_member("founder", "founder", at).await.unwrap());
+    // Admitted as the effect of a consumed onboarding record.
+    let mut rec = t
+        .begin_record("agent-x", "group.g.control.onboarding", 0, 7, Some("m-1"))
+        .await
+        .unwrap();
+    assert!(rec.admit_member("member", "founder", at).await.unwrap());
+    assert!(!rec.admit_member("founder", "member", at).await.unwrap());
+    rec.commit().await.unwrap();
+    // A rolled-back record admits nobody.
+    let mut rec = t
+        .begin_record("agent-x", "group.g.control.onboarding", 0, 8, Some("m-2"))
+        .await
+        .unwrap();
+    rec.admit_member("ghost", "founder", at).await.unwrap();
+    drop(rec);
+    let admitted: Vec<(String, String)> = t
+        .admissions()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| (a.agent_id, a.sponsor_id))
+        .collect();
+    assert_eq!(
+        admitted,
+        [
+            ("founder".to_owned(), "founder".to_owned()),
+            ("member".to_owned(), "founder".to_owned())
+        ]
+    );
+    assert_eq!(t.admissions().await.unwrap()[1].admitted_at, at);
+    let err = t.admit_member("", "founder", at).await.unwrap_err();
+    assert!(err.to_string().contains("agent_id"), "{err}");
+}
