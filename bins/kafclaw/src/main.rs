@@ -6,18 +6,24 @@
 //! - 1: the command ran and found a failure (an invalid message, a refused tool call, ...)
 //! - 2: usage or configuration error (bad flag, bad config file or environment value)
 
+mod agent_cmd;
+mod completion_cmd;
 mod config_cmd;
+mod doctor_cmd;
 mod envelope_cmd;
 mod gateway_cmd;
 mod group_cmd;
 mod kshark_cmd;
+mod logging;
 mod models_cmd;
+mod onboard_cmd;
 mod setup;
+mod status_cmd;
 mod tools_cmd;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 /// Exit code for a command that ran and found a failure.
 pub(crate) const EXIT_FAILURE: u8 = 1;
@@ -32,12 +38,31 @@ pub(crate) const EXIT_USAGE: u8 = 2;
     after_help = "Exit codes: 0 success, 1 the command found a failure, 2 usage or configuration error."
 )]
 struct Cli {
+    /// Log lines on stderr as human-readable text or JSON (filter: KAFCLAW_LOG or RUST_LOG).
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        env = "KAFCLAW_LOG_FORMAT",
+        value_name = "FORMAT"
+    )]
+    log_format: Option<logging::LogFormat>,
     #[command(subcommand)]
     cmd: Cmd,
 }
 
 #[derive(Subcommand)]
 enum Cmd {
+    /// Version, mode, config file, paths, model and provider, task counts, gateway and group.
+    Status(status_cmd::Args),
+    /// First-time set-up: provider, model and mode in config.json, soul files in the workspace.
+    Onboard(onboard_cmd::Args),
+    /// Send one message to the agent (same policy and timeline as the gateway) and print the answer.
+    Agent(agent_cmd::Args),
+    /// Check the set-up: config, permissions, timeline, soul files, provider, gateway, brokers.
+    Doctor(doctor_cmd::Args),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completion(completion_cmd::Args),
     /// Read and change the configuration (~/.kafclaw/config.json, or $KAFCLAW_HOME/config.json).
     Config(config_cmd::Args),
     /// Work with KafClaw wire envelopes (validate messages against the protocol).
@@ -56,7 +81,18 @@ enum Cmd {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let default_log = if matches!(cli.cmd, Cmd::Gateway(_)) {
+        "info"
+    } else {
+        "warn"
+    };
+    logging::init(cli.log_format, default_log);
     let result = match cli.cmd {
+        Cmd::Status(args) => status_cmd::run(args),
+        Cmd::Onboard(args) => onboard_cmd::run(args),
+        Cmd::Agent(args) => agent_cmd::run(args),
+        Cmd::Doctor(args) => doctor_cmd::run(args),
+        Cmd::Completion(args) => completion_cmd::run(args, &mut Cli::command()),
         Cmd::Config(args) => config_cmd::run(args),
         Cmd::Envelope(args) => envelope_cmd::run(args),
         Cmd::Tools(args) => tools_cmd::run(args),

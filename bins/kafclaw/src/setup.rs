@@ -71,3 +71,37 @@ pub(crate) fn tools_config(loaded: &LoadedConfig) -> anyhow::Result<kafclaw_tool
     cfg.web_fetch.max_bytes = usize::try_from(fetch.max_bytes).unwrap_or(usize::MAX);
     Ok(cfg)
 }
+
+/// Everything the agent runtime needs, built the way the configuration describes it: the
+/// timeline, the built-in tools in their sandbox, the policy engine recording into the
+/// timeline, and the chat chain with the timeline as its usage ledger. `kafclaw agent` and
+/// `kafclaw gateway` share it, so both run under the same policy and write the same
+/// timeline. An error here is a configuration or state-directory problem (exit code 2).
+pub(crate) async fn build_agent_deps(
+    loaded: &LoadedConfig,
+) -> anyhow::Result<kafclaw_agent::AgentDeps> {
+    use std::sync::Arc;
+    let tools = tools_config(loaded)
+        .and_then(|c| kafclaw_tools::Registry::with_builtin_tools(&c).map_err(Into::into))
+        .map_err(|e| anyhow::anyhow!("cannot set up the tools: {e:#}"))?;
+    let timeline = open_timeline(loaded).await?;
+    let chat = kafclaw_providers::ChatChain::builder(&loaded.config)
+        .ledger(Arc::new(timeline.clone()))
+        .build()
+        .map_err(|e| anyhow::anyhow!("model configuration: {e}"))?;
+    let policy = kafclaw_policy::PolicyEngine::new(
+        loaded.config.policy.to_engine_config(),
+        Arc::new(timeline.clone()),
+    )
+    .map_err(|e| anyhow::anyhow!("policy configuration: {e}"))?;
+    ensure_dir(&loaded.paths.sessions_dir)?;
+    Ok(kafclaw_agent::AgentDeps {
+        config: loaded.clone(),
+        timeline,
+        chat: Arc::new(chat),
+        tools: Arc::new(tools),
+        policy: Arc::new(policy),
+        sessions_dir: loaded.paths.sessions_dir.clone(),
+        workspace: loaded.paths.workspace.clone(),
+    })
+}
