@@ -11,13 +11,13 @@ use kafclaw_testkit::TestBroker;
 /// Generous deadline for anything the broker has to carry.
 pub const WAIT: Duration = Duration::from_secs(30);
 /// Heartbeat interval used by the tests.
-pub const BEAT: Duration = Duration::from_millis(300);
+pub const BEAT: Duration = Duration::from_millis(500);
 
 pub fn settings(broker: &TestBroker) -> KafkaSettings {
     KafkaSettings::plaintext(&broker.brokers)
 }
 
-/// A builder with test intervals: heartbeat 300 ms, expiry after 3 missed, onboarding
+/// A builder with test intervals: heartbeat 500 ms, expiry after 4 missed, onboarding
 /// timeout 5 s, one partition per topic.
 pub fn builder(
     broker: &TestBroker,
@@ -26,7 +26,7 @@ pub fn builder(
 ) -> GroupAgentBuilder<MemoryOffsetStore, KafkaTransport> {
     GroupAgent::builder(settings(broker), group, id)
         .heartbeat_interval(BEAT)
-        .missed_heartbeats(3)
+        .missed_heartbeats(4)
         .onboard_timeout(Duration::from_secs(5))
         .task_timeout(Duration::from_secs(60))
         .topic_layout(3, 1)
@@ -106,4 +106,14 @@ pub async fn has_read_all<S: kafclaw_group::GroupStore>(
         }
     }
     true
+}
+
+/// For tests that count onboarding answers: a 2 s heartbeat spaces the sponsor
+/// candidates 1 s apart, so a loaded machine does not make a second sponsor answer.
+pub fn slow_builder(
+    broker: &TestBroker,
+    group: &str,
+    id: &str,
+) -> GroupAgentBuilder<MemoryOffsetStore, KafkaTransport> {
+    builder(broker, group, id).heartbeat_interval(Duration::from_secs(2))
 }

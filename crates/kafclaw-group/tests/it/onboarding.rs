@@ -14,7 +14,7 @@ use kafclaw_group::{Error, GroupAgent, IncomingTask, Onboarding, OutRecord, Tran
 use kafclaw_testkit::{TestBroker, maybe_skip_kafka, random_group_name};
 use kafclaw_timeline::{Timeline, TimelineOptions};
 
-use crate::agents::{builder, eventually, ids, read_topic, transport};
+use crate::agents::{eventually, ids, read_topic, slow_builder, transport};
 
 /// Every onboarding message of the group so far: (action, requester, sender, correlation).
 async fn onboarding_log(
@@ -58,7 +58,7 @@ async fn gated_right_secret_joins_wrong_is_rejected_silence_times_out() {
     );
     let ran = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
     let log = Arc::clone(&ran);
-    let founder = builder(&broker, &group, "founder")
+    let founder = slow_builder(&broker, &group, "founder")
         .onboarding(gated("s3cret"))
         .found_group(true)
         .store(Arc::clone(&tl))
@@ -73,7 +73,7 @@ async fn gated_right_secret_joins_wrong_is_rejected_silence_times_out() {
     assert_eq!(founder.admitted(), ["founder"]);
 
     // The right secret: challenged by the founder, admitted, joined.
-    let member = builder(&broker, &group, "member")
+    let member = slow_builder(&broker, &group, "member")
         .onboarding(gated("s3cret"))
         .build()
         .await
@@ -86,7 +86,7 @@ async fn gated_right_secret_joins_wrong_is_rejected_silence_times_out() {
     .await;
 
     // A wrong secret: rejected with the reason, never admitted.
-    let wrong = builder(&broker, &group, "wrong")
+    let wrong = slow_builder(&broker, &group, "wrong")
         .onboarding(gated("guess"))
         .build()
         .await
@@ -106,18 +106,18 @@ async fn gated_right_secret_joins_wrong_is_rejected_silence_times_out() {
 
     // A newcomer with the right secret now has two possible sponsors: exactly one
     // challenges it, exactly one admits it.
-    let second = builder(&broker, &group, "second")
+    let second = slow_builder(&broker, &group, "second")
         .onboarding(gated("s3cret"))
         .build()
         .await
         .unwrap();
     second.join().await.unwrap();
-    // Wait for a heartbeat of `second` sent a second after its request, so that every
-    // sponsor's back-off (at most one step of 200 ms per member) is over.
+    // Wait for a heartbeat of `second` sent 2.5 s after its request, so that every
+    // sponsor's back-off (one step of 1 s per member ranked before it) is over.
     let asked = Utc::now();
     eventually("a later heartbeat of second", || {
         founder.roster().iter().any(|m| {
-            m.agent_id == "second" && m.last_seen > asked + chrono::Duration::milliseconds(1000)
+            m.agent_id == "second" && m.last_seen > asked + chrono::Duration::milliseconds(2500)
         })
     })
     .await;
@@ -155,7 +155,7 @@ async fn gated_right_secret_joins_wrong_is_rejected_silence_times_out() {
 
     // Silence: a gated group where nobody answers.
     let lonely_group = random_group_name();
-    let lonely = builder(&broker, &lonely_group, "lonely")
+    let lonely = slow_builder(&broker, &lonely_group, "lonely")
         .onboarding(gated("s3cret"))
         .onboard_timeout(Duration::from_millis(1500))
         .build()
@@ -212,7 +212,7 @@ async fn gated_right_secret_joins_wrong_is_rejected_silence_times_out() {
     // A restarted member on the same timeline remembers who is admitted without
     // onboarding again.
     founder.halt().await;
-    let again = builder(&broker, &group, "founder")
+    let again = slow_builder(&broker, &group, "founder")
         .onboarding(gated("s3cret"))
         .store(Arc::clone(&tl))
         .build()
@@ -233,7 +233,7 @@ async fn open_onboarding_is_answered_by_exactly_one_sponsor() {
     let group = random_group_name();
     let mut members: Vec<GroupAgent> = Vec::new();
     for id in ["m-1", "m-2", "m-3"] {
-        let m = builder(&broker, &group, id).build().await.unwrap();
+        let m = slow_builder(&broker, &group, id).build().await.unwrap();
         m.join().await.unwrap();
         members.push(m);
     }
@@ -243,7 +243,10 @@ async fn open_onboarding_is_answered_by_exactly_one_sponsor() {
             .all(|m| ids(&m.roster()) == ["m-1", "m-2", "m-3"])
     })
     .await;
-    let newcomer = builder(&broker, &group, "newcomer").build().await.unwrap();
+    let newcomer = slow_builder(&broker, &group, "newcomer")
+        .build()
+        .await
+        .unwrap();
     assert_eq!(ids(&newcomer.roster()), ["m-1", "m-2", "m-3"]);
     let answered_before: u64 = members
         .iter()
@@ -258,7 +261,7 @@ async fn open_onboarding_is_answered_by_exactly_one_sponsor() {
             members.iter().all(|m| {
                 m.roster().iter().any(|x| {
                     x.agent_id == "newcomer"
-                        && x.last_seen > asked + chrono::Duration::milliseconds(1000)
+                        && x.last_seen > asked + chrono::Duration::milliseconds(2500)
                 })
             })
         },
