@@ -241,3 +241,38 @@ async fn deciding_an_unknown_or_decided_approval_is_an_error() {
     done(&agent, &s.task_id).await;
     agent.shutdown(WAIT).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_parked_approval_survives_a_restart() {
+    let call = || Reply::tool_call("write_file", json!({"path": "r.txt", "content": "kept"}));
+    let (home, agent) = home(vec![call()]).await;
+    let s = agent.submit(msg("R", "write r.txt")).await.unwrap();
+    wait_state(&agent, &s.task_id, TaskState::AwaitingApproval).await;
+    let id = pending_approval(&agent, &s.task_id).await;
+    agent.shutdown(std::time::Duration::ZERO).await;
+    agent.timeline().close().await;
+
+    // The restarted runtime runs the turn again; the model asks for the same call, and
+    // the request made before the restart is used instead of a second one.
+    home.srv
+        .push([call(), Reply::text("written after the restart")]);
+    let agent = home.agent_with(options()).await;
+    assert_eq!(agent.start_report().resumed, vec![s.task_id.clone()]);
+    agent.decide_approval(&id, true, "me").await.unwrap();
+    let out = done(&agent, &s.task_id).await;
+    assert_eq!(out.reply.as_deref(), Some("written after the restart"));
+    assert_eq!(
+        std::fs::read_to_string(home.work_repo().join("r.txt")).unwrap(),
+        "kept"
+    );
+    let all = agent
+        .timeline()
+        .list_approvals(&ApprovalFilter {
+            task_id: Some(s.task_id.clone()),
+            ..ApprovalFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 1, "one request, reused: {all:?}");
+    agent.shutdown(WAIT).await;
+}
