@@ -71,6 +71,9 @@ pub(crate) struct Inner {
     /// Tasks queued or running in this process.
     busy: watch::Sender<usize>,
     workers: Mutex<Vec<JoinHandle<()>>>,
+    /// Held while this runtime owns the timeline's queue (see `acquire_queue_lock`);
+    /// released at shutdown so the next runtime recovers what this one left.
+    queue_lock: Mutex<Option<std::fs::File>>,
 }
 
 /// The session a task runs in; tasks created without one run alone.
@@ -115,6 +118,33 @@ fn check_provider(deps: &AgentDeps, agent_id: Option<&str>) -> Result<()> {
     }
 }
 
+/// Takes the advisory lock `<timeline>.queue.lock` without waiting; `None` when another
+/// live runtime holds it (the lock goes away with its process, crash included).
+fn acquire_queue_lock(timeline: &std::path::Path) -> Result<Option<std::fs::File>> {
+    let mut name = timeline.as_os_str().to_owned();
+    name.push(".queue.lock");
+    let path = PathBuf::from(name);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|source| Error::Io {
+            path: path.clone(),
+            action: "open the queue lock",
+            source,
+        })?;
+    match file.try_lock() {
+        Ok(()) => Ok(Some(file)),
+        Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+        Err(std::fs::TryLockError::Error(source)) => Err(Error::Io {
+            path,
+            action: "lock the queue",
+            source,
+        }),
+    }
+}
+
 fn create_private_dir(dir: &std::path::Path) -> Result<()> {
     if dir.is_dir() {
         return Ok(());
@@ -147,11 +177,24 @@ impl Inner {
         create_private_dir(&deps.sessions_dir)?;
         let tl = deps.timeline.clone();
 
-        // The durable queue: every pending task, oldest first (crash-interrupted ones were
-        // put back to pending when the timeline was opened).
+        // One runtime per timeline works the durable queue: the one that holds the queue
+        // lock recovers what a crash interrupted and picks up every pending task. A second
+        // runtime on the same timeline (e.g. `kafclaw agent` beside a running gateway) works
+        // only the tasks submitted to it, and never re-queues the other's running tasks.
+        let queue_lock = acquire_queue_lock(tl.path())?;
+        let recovery = match &queue_lock {
+            Some(_) => tl.recover_interrupted().await?,
+            None => {
+                tracing::info!(
+                    path = %tl.path().display(),
+                    "another agent runtime works this timeline's queue; only tasks submitted here run here"
+                );
+                kafclaw_timeline::Recovery::default()
+            }
+        };
         let mut pending = Vec::new();
         let mut offset = 0u32;
-        loop {
+        while queue_lock.is_some() {
             let page = tl
                 .list_tasks(&TaskFilter {
                     status: Some(TaskStatus::Pending),
@@ -168,7 +211,6 @@ impl Inner {
             offset += n;
         }
         pending.sort_by_key(|t| t.id);
-        let recovery = tl.recovery();
         let report = StartReport {
             resumed: recovery
                 .requeued
@@ -223,6 +265,7 @@ impl Inner {
             finished: watch::Sender::new(0),
             busy: watch::Sender::new(0),
             workers: Mutex::new(Vec::new()),
+            queue_lock: Mutex::new(queue_lock),
         });
         for t in &pending {
             inner.enqueue(session_of(t), t.task_id.clone());
@@ -502,6 +545,7 @@ impl Inner {
                 abort.abort();
             }
         }
+        lock(&self.queue_lock).take();
     }
 
     pub(crate) async fn wait_idle(&self, timeout: Duration) -> bool {

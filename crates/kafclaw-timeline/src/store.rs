@@ -21,6 +21,7 @@ pub struct TimelineOptions {
     max_connections: u32,
     busy_timeout: Duration,
     max_task_attempts: u32,
+    recover_tasks: bool,
 }
 
 impl TimelineOptions {
@@ -32,6 +33,7 @@ impl TimelineOptions {
             max_connections: 8,
             busy_timeout: Duration::from_secs(10),
             max_task_attempts: 3,
+            recover_tasks: false,
         }
     }
 
@@ -53,6 +55,15 @@ impl TimelineOptions {
         self.max_task_attempts = n.max(1);
         self
     }
+
+    /// Recover tasks a crash left in `processing` while opening (default: no). Only the
+    /// process that runs the agent's queue may do this: a read-only command (status,
+    /// doctor) opened beside a running agent must not re-queue that agent's running tasks.
+    /// See also [`Timeline::recover_interrupted`].
+    pub fn recover_tasks(mut self, yes: bool) -> Self {
+        self.recover_tasks = yes;
+        self
+    }
 }
 
 /// What [`Timeline::open`] did with tasks that a crash left in `processing`.
@@ -70,6 +81,7 @@ pub struct Timeline {
     pub(crate) pool: SqlitePool,
     path: PathBuf,
     recovery: std::sync::Arc<Recovery>,
+    max_task_attempts: u32,
 }
 
 impl Timeline {
@@ -111,8 +123,9 @@ impl Timeline {
             pool,
             path,
             recovery: Default::default(),
+            max_task_attempts: options.max_task_attempts,
         };
-        if version == migrate::SCHEMA_VERSION {
+        if options.recover_tasks && version == migrate::SCHEMA_VERSION {
             let recovery = tl.recover_tasks(options.max_task_attempts).await?;
             if !recovery.requeued.is_empty() || !recovery.failed.is_empty() {
                 tracing::warn!(
@@ -135,7 +148,24 @@ impl Timeline {
         Ok(Recovery { requeued, failed })
     }
 
-    /// Tasks recovered when this handle was opened.
+    /// Puts tasks a crash left in `processing` back to `pending`, or marks them failed
+    /// ("interrupted by restart") once they used up their attempts. Call it once, from the
+    /// process that runs the agent's queue, before it starts working.
+    pub async fn recover_interrupted(&self) -> Result<Recovery> {
+        let recovery = self.recover_tasks(self.max_task_attempts).await?;
+        if !recovery.requeued.is_empty() || !recovery.failed.is_empty() {
+            tracing::warn!(
+                path = %self.path.display(),
+                requeued = recovery.requeued.len(),
+                failed = recovery.failed.len(),
+                "recovered tasks interrupted by a restart"
+            );
+        }
+        Ok(recovery)
+    }
+
+    /// Tasks recovered when this handle was opened (with
+    /// [`TimelineOptions::recover_tasks`]; empty otherwise).
     pub fn recovery(&self) -> &Recovery {
         &self.recovery
     }
@@ -240,7 +270,9 @@ mod tests {
         old.start_task(&running.task_id).await.unwrap();
         old.close().await;
 
-        let tl = Timeline::open_path(&path).await.unwrap();
+        let tl = Timeline::open(TimelineOptions::new(&path).recover_tasks(true))
+            .await
+            .unwrap();
         assert_eq!(tl.schema_version().await.unwrap(), SCHEMA_VERSION);
         assert!(table_exists(&tl, "consumer_offsets").await);
         let kept = tl.get_task(&done.task_id).await.unwrap().unwrap();

@@ -337,3 +337,45 @@ async fn queued_tasks_left_by_a_stop_run_at_the_next_start() {
     );
     agent.shutdown(WAIT).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_runtime_on_the_same_timeline_never_takes_the_first_ones_tasks() {
+    let home = Home::new(
+        Wire::OpenAi,
+        vec![Reply::text("slow").delayed(Duration::from_secs(600))],
+        json!({}),
+    )
+    .await;
+    let first = home.agent().await;
+    let running = first.submit(msg("a", "long job")).await.unwrap();
+    home.wait_requests(1).await;
+    let queued = first.submit(msg("a", "behind it")).await.unwrap();
+
+    // `kafclaw agent` beside a running gateway: the same timeline, a second runtime.
+    home.srv.push([Reply::text("second runtime answer")]);
+    let second = home.agent().await;
+    assert!(
+        second.start_report().resumed.is_empty(),
+        "no recovery under a live runtime"
+    );
+    assert!(
+        second.start_report().queued.is_empty(),
+        "the first runtime's queue stays its own"
+    );
+    assert_eq!(
+        second.outcome(&running.task_id).await.unwrap().state,
+        TaskState::Processing,
+        "the running task was not put back to pending"
+    );
+    let own = second.submit(msg("b", "quick question")).await.unwrap();
+    assert_eq!(
+        done(&second, &own.task_id).await.reply.as_deref(),
+        Some("second runtime answer")
+    );
+    assert_eq!(
+        second.outcome(&queued.task_id).await.unwrap().state,
+        TaskState::Pending
+    );
+    second.shutdown(WAIT).await;
+    first.shutdown(Duration::ZERO).await;
+}

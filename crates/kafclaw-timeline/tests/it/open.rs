@@ -54,7 +54,11 @@ async fn unopenable_path_names_the_path() {
 async fn interrupted_tasks_are_requeued_then_failed_after_max_attempts() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("t.db");
-    let opts = || TimelineOptions::new(&path).max_task_attempts(2);
+    let opts = || {
+        TimelineOptions::new(&path)
+            .max_task_attempts(2)
+            .recover_tasks(true)
+    };
 
     let tl = Timeline::open(opts()).await.unwrap();
     let a = new_task(&tl, "a").await;
@@ -122,4 +126,29 @@ async fn interrupted_tasks_are_requeued_then_failed_after_max_attempts() {
             .status,
         TaskStatus::Completed
     );
+}
+
+#[tokio::test]
+async fn a_plain_open_leaves_running_tasks_alone_until_recovery_is_asked_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.db");
+    let agent = Timeline::open(TimelineOptions::new(&path)).await.unwrap();
+    let running = new_task(&agent, "a long job").await;
+    agent.start_task(&running.task_id).await.unwrap();
+
+    // A read-only command opens the same file while the agent works.
+    let reader = Timeline::open(TimelineOptions::new(&path)).await.unwrap();
+    assert!(reader.recovery().requeued.is_empty());
+    let seen = reader.get_task(&running.task_id).await.unwrap().unwrap();
+    assert_eq!(
+        seen.status,
+        TaskStatus::Processing,
+        "not re-queued under the agent"
+    );
+
+    // After a crash, the next agent asks for recovery explicitly.
+    agent.close().await;
+    let r = reader.recover_interrupted().await.unwrap();
+    assert_eq!(r.requeued.len(), 1);
+    assert_eq!(r.requeued[0].task_id, running.task_id);
 }
