@@ -1,6 +1,7 @@
-//! `cargo xtask bench <what>`: benchmarks that need a broker. Each runs a release-built
-//! bench target of its crate with `KAFCLAW_BENCH_BROKERS` pointing at a broker this
-//! command starts on free ports (or at `--brokers`), and stops that broker afterwards.
+//! `cargo xtask bench <what>`: release-built benchmarks. Each runs a bench target of its
+//! crate. Targets that need a broker get `KAFCLAW_BENCH_BROKERS` pointing at a broker this
+//! command starts on free ports (or at `--brokers`) and stops afterwards; the others
+//! (`chat`) run without one.
 
 use std::process::Command;
 
@@ -14,6 +15,9 @@ pub(crate) enum Target {
     /// Agent request→response round trip vs the raw transport round trip; roster
     /// convergence of 50 agents.
     Group,
+    /// POST /chat latency through the real gateway vs the scripted LLM server alone
+    /// (the framework's overhead per turn) and the gateway's RSS; no broker.
+    Chat,
 }
 
 impl Target {
@@ -21,7 +25,12 @@ impl Target {
         match self {
             Target::Transport => &["bench", "-p", "kafclaw-group", "--bench", "transport"],
             Target::Group => &["bench", "-p", "kafclaw-group", "--bench", "group"],
+            Target::Chat => &["bench", "-p", "kafclaw", "--bench", "chat"],
         }
+    }
+
+    fn needs_broker(self) -> bool {
+        !matches!(self, Target::Chat)
     }
 }
 
@@ -37,12 +46,13 @@ pub(crate) struct BenchArgs {
 
 pub(crate) fn run(args: BenchArgs) -> anyhow::Result<()> {
     let root = crate::workspace_root();
-    let run_bench = |brokers: &str| -> anyhow::Result<()> {
+    let run_bench = |brokers: Option<&str>| -> anyhow::Result<()> {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
         let mut cmd = Command::new(cargo);
-        cmd.current_dir(&root)
-            .args(args.target.cargo_args())
-            .env("KAFCLAW_BENCH_BROKERS", brokers);
+        cmd.current_dir(&root).args(args.target.cargo_args());
+        if let Some(brokers) = brokers {
+            cmd.env("KAFCLAW_BENCH_BROKERS", brokers);
+        }
         crate::test::without_package_env(&mut cmd);
         let status = cmd.status().context("run cargo bench")?;
         if !status.success() {
@@ -50,11 +60,14 @@ pub(crate) fn run(args: BenchArgs) -> anyhow::Result<()> {
         }
         Ok(())
     };
+    if !args.target.needs_broker() {
+        return run_bench(None);
+    }
     if let Some(brokers) = &args.brokers {
-        return run_bench(brokers);
+        return run_bench(Some(brokers));
     }
     let (broker, _claim) = crate::test::claim_broker(&root, None)?;
     let _stop = crate::test::StopOnDrop(&broker);
     crate::kafka::start(&broker)?;
-    run_bench(&format!("127.0.0.1:{}", broker.port()))
+    run_bench(Some(&format!("127.0.0.1:{}", broker.port())))
 }

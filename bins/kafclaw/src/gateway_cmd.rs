@@ -2,15 +2,11 @@
 //! SIGTERM, then shuts down gracefully (running tasks finish or stay queued) and exits 0.
 
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Duration;
 
 use clap::ValueEnum;
-use kafclaw_agent::{Agent, AgentDeps};
+use kafclaw_agent::Agent;
 use kafclaw_gateway::{Gateway, GatewayOptions, Mode};
-use kafclaw_policy::PolicyEngine;
-use kafclaw_providers::ChatChain;
-use kafclaw_tools::Registry;
 
 use crate::setup;
 
@@ -117,39 +113,12 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     rt.block_on(serve(loaded, options))
 }
 
-/// Builds the agent's dependencies the way the configuration describes them.
-async fn agent_deps(loaded: kafclaw_config::LoadedConfig) -> anyhow::Result<AgentDeps> {
-    let timeline = setup::open_timeline(&loaded).await?;
-    let tools = setup::tools_config(&loaded)
-        .and_then(|c| Registry::with_builtin_tools(&c).map_err(Into::into))
-        .map_err(|e| anyhow::anyhow!("cannot set up the tools: {e:#}"))?;
-    let chat = ChatChain::builder(&loaded.config)
-        .ledger(Arc::new(timeline.clone()))
-        .build()
-        .map_err(|e| anyhow::anyhow!("model configuration: {e}"))?;
-    let policy = PolicyEngine::new(
-        loaded.config.policy.to_engine_config(),
-        Arc::new(timeline.clone()),
-    )
-    .map_err(|e| anyhow::anyhow!("policy configuration: {e}"))?;
-    setup::ensure_dir(&loaded.paths.sessions_dir)?;
-    Ok(AgentDeps {
-        sessions_dir: loaded.paths.sessions_dir.clone(),
-        workspace: loaded.paths.workspace.clone(),
-        timeline,
-        chat: Arc::new(chat),
-        tools: Arc::new(tools),
-        policy: Arc::new(policy),
-        config: loaded,
-    })
-}
-
 async fn serve(
     loaded: kafclaw_config::LoadedConfig,
     options: GatewayOptions,
 ) -> anyhow::Result<ExitCode> {
     let mode = options.mode;
-    let deps = match agent_deps(loaded).await {
+    let deps = match setup::build_agent_deps(&loaded).await {
         Ok(d) => d,
         Err(e) => {
             eprintln!("kafclaw: {e:#}");
