@@ -99,8 +99,12 @@ fn start_gateway(home: &std::path::Path, llm: &ScriptedLlm) -> Gateway {
         "providers": {"openai": {"apiKey": "sk-bench", "apiBase": llm.base_url()}},
         "model": {"name": "openai/gpt-bench", "maxAttempts": 1},
     });
+    use std::os::unix::fs::PermissionsExt;
     std::fs::create_dir_all(home).expect("create KAFCLAW_HOME");
-    std::fs::write(home.join("config.json"), config.to_string()).expect("write config");
+    std::fs::set_permissions(home, std::fs::Permissions::from_mode(0o700)).expect("chmod home");
+    let file = home.join("config.json");
+    std::fs::write(&file, config.to_string()).expect("write config");
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).expect("chmod config");
     let mut child = Command::new(env!("CARGO_BIN_EXE_kafclaw"))
         .args(["gateway", "--chat-timeout", "30"])
         .env_clear()
