@@ -60,116 +60,153 @@ impl RecordHandler<MemoryTxn> for Notify {
     }
 }
 
-async fn raw_round_trips(
-    settings: &KafkaSettings,
-    run: &str,
-    iterations: usize,
-) -> anyhow::Result<Vec<Duration>> {
-    let a = Arc::new(KafkaTransport::connect(settings).await?);
-    let b = Arc::new(KafkaTransport::connect(settings).await?);
-    let (req, resp) = (
-        format!("bench-raw-req-{run}"),
-        format!("bench-raw-resp-{run}"),
-    );
-    a.ensure_topic(&req, 3, 1).await?;
-    a.ensure_topic(&resp, 3, 1).await?;
-    let echo = BroadcastConsumer::new(
-        Arc::clone(&b),
-        Arc::new(MemoryOffsetStore::new()),
-        Arc::new(Echo {
-            transport: Arc::clone(&b),
-            topic: resp.clone(),
-        }),
-        ConsumerOptions::new("raw-b"),
-    );
-    echo.subscribe(Subscription::fresh(&req, StartAt::Latest))
-        .await?;
-    let (tx, mut rx) = mpsc::unbounded_channel();
-    let answers = BroadcastConsumer::new(
-        Arc::clone(&a),
-        Arc::new(MemoryOffsetStore::new()),
-        Arc::new(Notify(tx)),
-        ConsumerOptions::new("raw-a"),
-    );
-    answers
-        .subscribe(Subscription::fresh(&resp, StartAt::Latest))
-        .await?;
-    // A value of the size of a request envelope.
-    let value = vec![b'x'; 320];
-    let mut lat = Vec::with_capacity(iterations);
-    for i in 0..iterations + WARMUP {
-        let key = format!("{run}-{i}");
+/// The raw round trip: A produces to a request topic, B's consumer answers on a
+/// response topic from inside its handler, A's consumer reports the answer.
+struct RawRig {
+    a: Arc<KafkaTransport>,
+    req: String,
+    resp: String,
+    rx: mpsc::UnboundedReceiver<String>,
+    echo: BroadcastConsumer<KafkaTransport, MemoryOffsetStore, Echo>,
+    answers: BroadcastConsumer<KafkaTransport, MemoryOffsetStore, Notify>,
+    value: Vec<u8>,
+    run: String,
+}
+
+impl RawRig {
+    async fn new(settings: &KafkaSettings, run: &str) -> anyhow::Result<Self> {
+        let a = Arc::new(KafkaTransport::connect(settings).await?);
+        let b = Arc::new(KafkaTransport::connect(settings).await?);
+        let (req, resp) = (
+            format!("bench-raw-req-{run}"),
+            format!("bench-raw-resp-{run}"),
+        );
+        a.ensure_topic(&req, 3, 1).await?;
+        a.ensure_topic(&resp, 3, 1).await?;
+        let echo = BroadcastConsumer::new(
+            Arc::clone(&b),
+            Arc::new(MemoryOffsetStore::new()),
+            Arc::new(Echo {
+                transport: Arc::clone(&b),
+                topic: resp.clone(),
+            }),
+            ConsumerOptions::new("raw-b"),
+        );
+        echo.subscribe(Subscription::fresh(&req, StartAt::Latest))
+            .await?;
+        let (tx, rx) = mpsc::unbounded_channel();
+        let answers = BroadcastConsumer::new(
+            Arc::clone(&a),
+            Arc::new(MemoryOffsetStore::new()),
+            Arc::new(Notify(tx)),
+            ConsumerOptions::new("raw-a"),
+        );
+        answers
+            .subscribe(Subscription::fresh(&resp, StartAt::Latest))
+            .await?;
+        Ok(Self {
+            a,
+            req,
+            resp,
+            rx,
+            echo,
+            answers,
+            // A value of the size of a request envelope.
+            value: vec![b'x'; 320],
+            run: run.to_owned(),
+        })
+    }
+
+    async fn once(&mut self, i: usize) -> anyhow::Result<Duration> {
+        let key = format!("{}-{i}", self.run);
         let start = Instant::now();
-        a.produce(&req, OutRecord::keyed(key.clone(), value.clone()))
+        self.a
+            .produce(&self.req, OutRecord::keyed(key.clone(), self.value.clone()))
             .await?;
         loop {
-            let got = rx
+            let got = self
+                .rx
                 .recv()
                 .await
                 .ok_or_else(|| anyhow::anyhow!("raw consumer stopped"))?;
             if got == key {
-                break;
+                return Ok(start.elapsed());
             }
         }
-        if i >= WARMUP {
-            lat.push(start.elapsed());
-        }
     }
-    echo.shutdown().await;
-    answers.shutdown().await;
-    let _ = a.delete_topic(&req).await;
-    let _ = a.delete_topic(&resp).await;
-    lat.sort();
-    Ok(lat)
+
+    async fn close(self) {
+        self.echo.shutdown().await;
+        self.answers.shutdown().await;
+        let _ = self.a.delete_topic(&self.req).await;
+        let _ = self.a.delete_topic(&self.resp).await;
+    }
 }
 
-async fn agent_round_trips<S: GroupStore>(
-    settings: &KafkaSettings,
-    group: &str,
-    stores: (Arc<S>, Arc<S>),
-    iterations: usize,
+/// Two agents: A submits, B answers with an echo handler.
+struct AgentRig<S: GroupStore> {
+    a: GroupAgent<S>,
+    b: GroupAgent<S>,
     open: bool,
     quiet: bool,
-) -> anyhow::Result<Vec<Duration>> {
-    let b = GroupAgent::builder(settings.clone(), group, "bench-b")
-        .store(stores.1)
-        .task_handler(|task: IncomingTask| {
-            let answer = task.content().to_owned();
-            async move { Ok(answer) }
+    base: (u64, u64),
+    done: u64,
+}
+
+impl<S: GroupStore> AgentRig<S> {
+    async fn new(
+        settings: &KafkaSettings,
+        group: &str,
+        stores: (Arc<S>, Arc<S>),
+        open: bool,
+        quiet: bool,
+    ) -> anyhow::Result<Self> {
+        let b = GroupAgent::builder(settings.clone(), group, "bench-b")
+            .store(stores.1)
+            .task_handler(|task: IncomingTask| {
+                let answer = task.content().to_owned();
+                async move { Ok(answer) }
+            })
+            .build()
+            .await?;
+        let a = GroupAgent::builder(settings.clone(), group, "bench-a")
+            .store(stores.0)
+            .build()
+            .await?;
+        b.join().await?;
+        a.join().await?;
+        let base = (a.stats().consumer.handled, b.stats().consumer.handled);
+        Ok(Self {
+            a,
+            b,
+            open,
+            quiet,
+            base,
+            done: 0,
         })
-        .build()
-        .await?;
-    let a = GroupAgent::builder(settings.clone(), group, "bench-a")
-        .store(stores.0)
-        .build()
-        .await?;
-    b.join().await?;
-    a.join().await?;
-    // Each round trip puts five records in front of both agents: the request, three
-    // statuses and the response.
-    let handled = |x: &GroupAgent<S>| x.stats().consumer.handled;
-    let (base_a, base_b) = (handled(&a), handled(&b));
-    let mut lat = Vec::with_capacity(iterations);
-    for i in 0..iterations + WARMUP {
+    }
+
+    async fn once(&mut self, i: usize) -> anyhow::Result<Duration> {
         let text = format!("ping {i}");
-        let spec = if open {
+        let spec = if self.open {
             TaskSpec::open(text.clone())
         } else {
             TaskSpec::to("bench-b", text.clone())
         };
         let start = Instant::now();
-        let resp = a.submit(spec.timeout(Duration::from_secs(30))).await?;
+        let resp = self.a.submit(spec.timeout(Duration::from_secs(30))).await?;
         let took = start.elapsed();
         anyhow::ensure!(resp.content == text, "wrong answer {resp:?}");
-        if i >= WARMUP {
-            lat.push(took);
-        }
-        if quiet {
-            // Start the next round trip once the statuses trailing this one are read,
-            // as the raw round trip starts on a quiet broker.
-            let want = 5 * (i as u64 + 1);
+        self.done += 1;
+        if self.quiet {
+            // Each round trip puts five records in front of both agents (request, three
+            // statuses, response): wait until they are read, so the next measure starts
+            // on a quiet broker as the raw round trip does.
+            let want = 5 * self.done;
             let deadline = Instant::now() + Duration::from_secs(10);
-            while handled(&a) - base_a < want || handled(&b) - base_b < want {
+            while self.a.stats().consumer.handled - self.base.0 < want
+                || self.b.stats().consumer.handled - self.base.1 < want
+            {
                 anyhow::ensure!(
                     Instant::now() < deadline,
                     "statuses of round trip {i} missing"
@@ -177,11 +214,13 @@ async fn agent_round_trips<S: GroupStore>(
                 tokio::time::sleep(Duration::from_micros(200)).await;
             }
         }
+        Ok(took)
     }
-    a.shutdown().await;
-    b.shutdown().await;
-    lat.sort();
-    Ok(lat)
+
+    async fn close(self) {
+        self.a.shutdown().await;
+        self.b.shutdown().await;
+    }
 }
 
 async fn roster_convergence(
@@ -247,60 +286,63 @@ async fn main() -> anyhow::Result<()> {
     let settings = KafkaSettings::plaintext(&brokers);
     let dir = tempfile::tempdir()?;
 
-    let raw = raw_round_trips(&settings, &run, iterations).await?;
-    let mem = agent_round_trips(
+    let mem = || Arc::new(MemoryOffsetStore::new());
+    let mut raw_rig = RawRig::new(&settings, &run).await?;
+    let mut mem_rig = AgentRig::new(
         &settings,
         &format!("bench-mem-{run}"),
-        (
-            Arc::new(MemoryOffsetStore::new()),
-            Arc::new(MemoryOffsetStore::new()),
-        ),
-        iterations,
+        (mem(), mem()),
         false,
         true,
     )
     .await?;
-    let busy = agent_round_trips(
-        &settings,
-        &format!("bench-busy-{run}"),
-        (
-            Arc::new(MemoryOffsetStore::new()),
-            Arc::new(MemoryOffsetStore::new()),
-        ),
-        iterations,
-        false,
-        false,
-    )
-    .await?;
-    let open = agent_round_trips(
+    let mut open_rig = AgentRig::new(
         &settings,
         &format!("bench-open-{run}"),
-        (
-            Arc::new(MemoryOffsetStore::new()),
-            Arc::new(MemoryOffsetStore::new()),
-        ),
-        iterations,
+        (mem(), mem()),
         true,
         true,
     )
     .await?;
     let tl_a = Arc::new(Timeline::open(TimelineOptions::new(dir.path().join("a.db"))).await?);
     let tl_b = Arc::new(Timeline::open(TimelineOptions::new(dir.path().join("b.db"))).await?);
-    let durable = agent_round_trips(
+    let mut tl_rig = AgentRig::new(
         &settings,
         &format!("bench-tl-{run}"),
         (tl_a, tl_b),
-        iterations,
         false,
         true,
     )
     .await?;
+    // Interleaved: every round measures each rig once, so broker warm-up and the
+    // machine's load weigh on all measures alike.
+    let (mut raw, mut mem, mut open, mut durable) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for i in 0..iterations + WARMUP {
+        let r = raw_rig.once(i).await?;
+        let m = mem_rig.once(i).await?;
+        let o = open_rig.once(i).await?;
+        let d = tl_rig.once(i).await?;
+        if i >= WARMUP {
+            raw.push(r);
+            mem.push(m);
+            open.push(o);
+            durable.push(d);
+        }
+    }
+    raw_rig.close().await;
+    mem_rig.close().await;
+    open_rig.close().await;
+    tl_rig.close().await;
+    for v in [&mut raw, &mut mem, &mut open, &mut durable] {
+        v.sort();
+    }
     let (built, converged) =
         roster_convergence(&settings, &format!("bench-roster-{run}"), 50).await?;
 
     let (r50, r99) = (pct(&raw, 0.5), pct(&raw, 0.99));
     println!(
-        "group benchmark: {iterations} round trips per measure (after {WARMUP} warm-up), broker {brokers}, one process"
+        "group benchmark: {iterations} round trips per measure (after {WARMUP} warm-up), measures interleaved, broker {brokers}, one process"
     );
     println!(
         "{:<52} {:>9} {:>9} {:>10} {:>10}",
@@ -319,7 +361,6 @@ async fn main() -> anyhow::Result<()> {
     };
     row("raw transport produce→consume→produce→consume", &raw);
     row("agent submit --to, echo handler (memory offsets)", &mem);
-    row("  same, back to back (previous statuses in flight)", &busy);
     row(
         "agent submit --to, echo handler (timeline SQLite)",
         &durable,
