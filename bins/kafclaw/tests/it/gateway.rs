@@ -1071,3 +1071,71 @@ async fn sigterm_lets_running_tasks_finish_or_stay_queued() {
     .await;
     assert_eq!(done["content_out"], "done after restart");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chat_timeout_idempotency_key_and_traceparent() {
+    let llm = ScriptedLlm::start(
+        Wire::OpenAi,
+        vec![
+            Reply::text("slow answer").delayed(Duration::from_secs(3)),
+            Reply::text("first answer"),
+            Reply::text("must not be used"),
+        ],
+    )
+    .await
+    .unwrap();
+    let home = Home::new(&provider_config(&llm));
+    let g = Gateway::start(&home, &["--chat-timeout", "1"], &[]);
+
+    // Longer than the chat timeout: 504 with the task id; the task goes on.
+    let (s, body) = g.chat("take your time", "slow").await;
+    assert_eq!(s, StatusCode::GATEWAY_TIMEOUT, "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("goes on"),
+        "{body}"
+    );
+    assert_eq!(body["status"], "processing");
+    let task_id = body["task_id"].as_str().unwrap().to_owned();
+    let gr = &g;
+    let done = until("the slow task to complete", move || {
+        let task_id = task_id.clone();
+        async move {
+            let (_, t) = gr.get(&format!("/api/v1/tasks/{task_id}")).await;
+            (t["status"] == "completed").then_some(t)
+        }
+    })
+    .await;
+    assert_eq!(done["content_out"], "slow answer");
+
+    // A W3C traceparent is continued; an idempotency key makes a repeat return the first task.
+    let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let send = || {
+        g.http
+            .post(format!("{}/chat", g.api))
+            .header("traceparent", format!("00-{trace}-00f067aa0ba902b7-01"))
+            .header("Idempotency-Key", "order-42")
+            .json(&json!({"message": "once", "session": "idem"}))
+            .send()
+    };
+    let first: Value = send().await.unwrap().json().await.unwrap();
+    assert_eq!(first["reply"], "first answer", "{first}");
+    assert_eq!(first["trace_id"], trace);
+    let again: Value = send().await.unwrap().json().await.unwrap();
+    assert_eq!(again["task_id"], first["task_id"], "{again}");
+    assert_eq!(again["reply"], "first answer");
+    assert_eq!(llm.remaining(), 1, "the repeat reached the model");
+    let res = g
+        .http
+        .post(format!("{}/chat", g.api))
+        .header("traceparent", "not-a-trace")
+        .json(&json!({"message": "x"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    let body: Value = res.json().await.unwrap();
+    assert!(
+        body["error"].as_str().unwrap().contains("traceparent"),
+        "{body}"
+    );
+}
