@@ -32,7 +32,7 @@ enum Cmd {
     },
     /// Run the whole test suite: starts its own broker, runs every test, stops the broker.
     Test(test::TestArgs),
-    /// Run a benchmark (release build) against a broker of its own; prints a table with ratios.
+    /// Run a benchmark (release build; with a broker of its own when it needs one); prints a table.
     Bench(bench::BenchArgs),
 }
 
