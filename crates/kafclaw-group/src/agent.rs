@@ -439,6 +439,8 @@ impl<S: GroupStore, T: Transport> GroupAgent<S, T> {
         if !core.cfg.read_only {
             control.push(Subscription::resume(&t.traces, StartAt::LookBack(window)));
             control.push(Subscription::resume(&t.audit, StartAt::LookBack(window)));
+            // The manifest is state: read it all (a durable store resumes).
+            control.push(Subscription::resume(&t.roster, StartAt::Earliest));
             for topic in [&t.requests, &t.responses, &t.status] {
                 rest.push(Subscription::resume(topic, StartAt::Latest));
             }
@@ -456,9 +458,105 @@ impl<S: GroupStore, T: Transport> GroupAgent<S, T> {
         self.catch_up(&caught_up, Duration::from_secs(30)).await;
         core.sweep().await;
         if !core.cfg.read_only {
+            // Skills provided before a restart, and those given to the builder.
+            let mut skills: HashMap<String, StartAt> = core
+                .provided()
+                .into_iter()
+                .map(|s| (s, StartAt::Latest))
+                .collect();
+            for (skill, since) in core.store.provided_skills(core.cfg.group.as_str()).await? {
+                // Partitions never read before start where the skill was registered.
+                let back = (chrono::Utc::now() - since).to_std().unwrap_or_default();
+                skills.insert(skill, StartAt::LookBack(back));
+            }
+            for (skill, start) in skills {
+                self.provide_skill(&skill, start).await?;
+            }
             self.spawn_loops();
         }
         Ok(())
+    }
+
+    /// Registers a skill this agent provides: validates the name, creates the skill's
+    /// requests and responses topics, subscribes to them, adds this agent to the topic
+    /// manifest and publishes it on `control.roster`, stores the skill (so a restart
+    /// subscribes again) and publishes a `skill_registered` audit. Registering a skill
+    /// again only re-subscribes. Returns whether the manifest changed.
+    ///
+    /// Tasks for the skill are claimed like open tasks: exactly one provider runs each.
+    pub async fn register_skill(&self, skill: &str) -> Result<bool> {
+        self.provide_skill(skill, StartAt::Latest).await
+    }
+
+    async fn provide_skill(&self, skill: &str, start: StartAt) -> Result<bool> {
+        let core = &self.core;
+        let name = crate::skills::skill_name(skill)?;
+        let (requests, responses) = crate::skills::topics(&core.cfg.group, &name)?;
+        // Provided before the first request can be read, or it would not be claimed.
+        let changed = core.provide(&name)?;
+        for topic in [&requests, &responses] {
+            core.transport
+                .ensure_topic(topic, core.cfg.partitions, core.cfg.replication)
+                .await?;
+        }
+        self.consumer
+            .subscribe(Subscription::resume(&requests, start))
+            .await?;
+        self.consumer
+            .subscribe(Subscription::resume(&responses, StartAt::Latest))
+            .await?;
+        core.store
+            .save_provided_skill(
+                core.cfg.group.as_str(),
+                name.as_str(),
+                (&requests, &responses),
+                &core.cfg.agent_id,
+            )
+            .await?;
+        // Published even when unchanged: a restarted provider reminds the group.
+        core.publish_manifest(core.manifest()).await?;
+        if changed.is_some() {
+            let audit =
+                AuditPayload::skill_registered(&core.cfg.agent_id, name.as_str(), &requests);
+            if let Err(e) = core.publish_audit(audit).await {
+                warn!(error = %e, "cannot publish the skill_registered audit");
+            }
+            info!(skill = %name.as_str(), "skill registered");
+        }
+        Ok(changed.is_some())
+    }
+
+    /// Stops providing a skill: it is no longer claimed, removed from the store, and
+    /// this agent is taken out of its manifest entries (the topics stay). Returns
+    /// whether the agent provided it.
+    pub async fn unregister_skill(&self, skill: &str) -> Result<bool> {
+        let core = &self.core;
+        let name = crate::skills::skill_name(skill)?;
+        let (was, manifest) = core.unprovide(name.as_str());
+        core.store
+            .remove_provided_skill(core.cfg.group.as_str(), name.as_str())
+            .await?;
+        if was {
+            core.publish_manifest(manifest).await?;
+        }
+        Ok(was)
+    }
+
+    /// Skills this agent provides.
+    pub fn provided_skills(&self) -> Vec<String> {
+        self.core.provided()
+    }
+
+    /// The group's skills from the merged topic manifest, with the registered agents
+    /// that are in the roster now.
+    pub fn skills(&self) -> Vec<crate::skills::SkillInfo> {
+        let live: Vec<String> = self.core.roster().into_iter().map(|m| m.agent_id).collect();
+        crate::skills::list(&self.core.manifest(), &live)
+    }
+
+    /// The topic manifest as merged by this agent.
+    pub fn manifest(&self) -> kafclaw_envelope::TopicManifest {
+        self.core.manifest()
     }
 
     /// Waits until every partition of `topics` has been read up to where it ended when
@@ -718,7 +816,23 @@ impl<S: GroupStore, T: Transport> GroupAgent<S, T> {
 
     /// Submits a task and returns at once with a handle to follow its progress and
     /// await its response.
+    ///
+    /// A task with a skill and no target goes to the skill's requests topic (one of
+    /// its providers claims it); the agent subscribes to the skill's responses first.
     pub async fn submit_task(&self, spec: TaskSpec) -> Result<PendingTask> {
+        if let (Some(skill), None) = (spec.skill.as_deref(), spec.target.as_deref()) {
+            let core = &self.core;
+            let name = crate::skills::skill_name(skill)?;
+            let (requests, responses) = crate::skills::topics(&core.cfg.group, &name)?;
+            for topic in [&requests, &responses] {
+                core.transport
+                    .ensure_topic(topic, core.cfg.partitions, core.cfg.replication)
+                    .await?;
+            }
+            self.consumer
+                .subscribe(Subscription::resume(&responses, StartAt::Latest))
+                .await?;
+        }
         self.core.submit(spec, None).await
     }
 

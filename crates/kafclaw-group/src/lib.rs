@@ -46,6 +46,7 @@ mod onboarding;
 mod protocol;
 mod roster;
 mod settings;
+mod skills;
 mod store;
 mod tasks;
 mod transport;
@@ -65,6 +66,7 @@ pub use onboarding::{Onboarding, challenge_answer};
 pub use protocol::ProtocolStats;
 pub use roster::Member;
 pub use settings::{KafkaSettings, SaslMechanism, SecurityProtocol, TlsFiles};
+pub use skills::SkillInfo;
 pub use store::{AuditRecord, DelegationRecord, GroupStore, GroupTxn, MemberRecord, SpanRecord};
 pub use tasks::{IncomingTask, PendingTask, TaskHandler, TaskProgress, TaskResult, TaskSpec};
 pub use transport::{

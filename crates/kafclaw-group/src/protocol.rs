@@ -80,6 +80,7 @@ pub(crate) struct Topics {
     pub status: String,
     pub traces: String,
     pub audit: String,
+    pub roster: String,
 }
 
 impl Topics {
@@ -92,6 +93,7 @@ impl Topics {
             status: group.topic(GroupTopic::TasksStatus),
             traces: group.topic(GroupTopic::Traces),
             audit: group.topic(GroupTopic::Audit),
+            roster: group.topic(GroupTopic::Roster),
         }
     }
 }
@@ -163,6 +165,12 @@ struct State {
     challenges: HashMap<String, Challenge>,
     last_extra_heartbeat: Option<Instant>,
     stats: ProtocolStats,
+    /// The group's topic manifest (merged entry by entry).
+    manifest: TopicManifest,
+    /// Skills this agent provides.
+    provided: std::collections::BTreeSet<String>,
+    /// Tasks that came on a skill topic: task id → skill (their response goes back there).
+    skill_tasks: HashMap<String, (String, Instant)>,
 }
 
 /// The shared core of one agent.
@@ -210,6 +218,8 @@ impl<S: GroupStore, T: Transport> Core<S, T> {
         let (roster_tx, _) = watch::channel(Vec::new());
         let (shutdown, _) = watch::channel(false);
         let expiry = cfg.window();
+        let manifest = TopicManifest::new(&cfg.group, Timestamp::now());
+        let provided = cfg.identity.skills.iter().cloned().collect();
         Self {
             cfg,
             topics,
@@ -229,6 +239,9 @@ impl<S: GroupStore, T: Transport> Core<S, T> {
                 challenges: HashMap::new(),
                 last_extra_heartbeat: None,
                 stats: ProtocolStats::default(),
+                manifest,
+                provided,
+                skill_tasks: HashMap::new(),
             }),
             roster_tx,
             handler,
@@ -292,9 +305,68 @@ impl<S: GroupStore, T: Transport> Core<S, T> {
 
     /// This agent's identity as announced now.
     pub fn identity(&self) -> AgentIdentity {
-        let mut id = self.cfg.identity.clone();
-        id.joined_at = lock(&self.state).joined_at.clone();
-        id
+        let st = lock(&self.state);
+        self.identity_locked(&st)
+    }
+
+    // ------------------------------------------------------------ skills
+
+    /// The topic manifest as this agent knows it.
+    pub fn manifest(&self) -> TopicManifest {
+        lock(&self.state).manifest.clone()
+    }
+
+    /// Skills this agent provides.
+    pub fn provided(&self) -> Vec<String> {
+        lock(&self.state).provided.iter().cloned().collect()
+    }
+
+    /// Starts providing `skill` and adds this agent to its manifest entries; returns
+    /// the manifest to publish when it changed.
+    pub fn provide(&self, skill: &kafclaw_envelope::SkillName) -> Result<Option<TopicManifest>> {
+        let mut st = lock(&self.state);
+        st.provided.insert(skill.as_str().to_owned());
+        let changed = crate::skills::add_provider(
+            &mut st.manifest,
+            &self.cfg.group,
+            skill,
+            &self.cfg.agent_id,
+        )?;
+        Ok(changed.then(|| st.manifest.clone()))
+    }
+
+    /// Stops providing `skill` and removes this agent from its manifest entries;
+    /// returns the manifest to publish and whether the skill was provided.
+    pub fn unprovide(&self, skill: &str) -> (bool, TopicManifest) {
+        let mut st = lock(&self.state);
+        let was = st.provided.remove(skill);
+        let me = self.cfg.agent_id.clone();
+        let suffix_req = format!(".skill.{skill}.requests");
+        let suffix_resp = format!(".skill.{skill}.responses");
+        let mut changed = false;
+        for d in st
+            .manifest
+            .skill_topics
+            .iter_mut()
+            .filter(|d| d.name.ends_with(&suffix_req) || d.name.ends_with(&suffix_resp))
+        {
+            let before = d.consumers.len();
+            d.consumers.retain(|c| c != &me);
+            changed |= before != d.consumers.len();
+        }
+        if changed {
+            st.manifest.version += 1;
+            st.manifest.updated_at = Timestamp::now();
+            st.manifest.updated_by = me;
+        }
+        (was, st.manifest.clone())
+    }
+
+    /// Publishes the whole manifest to `control.roster` (key: the group name).
+    pub async fn publish_manifest(&self, manifest: TopicManifest) -> Result<()> {
+        let env = GroupEnvelope::new(&self.cfg.agent_id, Message::Roster(manifest));
+        self.publish(&self.topics.roster, self.cfg.group.as_str(), &env)
+            .await
     }
 
     // ------------------------------------------------------------ publishing
@@ -348,6 +420,7 @@ impl<S: GroupStore, T: Transport> Core<S, T> {
     fn identity_locked(&self, st: &State) -> AgentIdentity {
         let mut id = self.cfg.identity.clone();
         id.joined_at = st.joined_at.clone();
+        id.skills = st.provided.iter().cloned().collect();
         id
     }
 
@@ -391,9 +464,25 @@ impl<S: GroupStore, T: Transport> Core<S, T> {
 
     async fn publish_response(&self, task_id: &str, status: ResponseStatus, content: String) {
         let payload = TaskResponse::new(task_id, &self.cfg.agent_id, status, content);
-        let env = GroupEnvelope::new(&self.cfg.agent_id, Message::Response(payload));
-        self.publish_logged(&self.topics.responses, task_id, env)
-            .await;
+        let skill = lock(&self.state)
+            .skill_tasks
+            .get(task_id)
+            .map(|(s, _)| s.clone());
+        let skill_topic = skill.and_then(|s| {
+            let name = crate::skills::skill_name(&s).ok()?;
+            crate::skills::topics(&self.cfg.group, &name).ok()
+        });
+        match skill_topic {
+            Some((_, responses)) => {
+                let env = GroupEnvelope::new(&self.cfg.agent_id, Message::SkillResponse(payload));
+                self.publish_logged(&responses, task_id, env).await;
+            }
+            None => {
+                let env = GroupEnvelope::new(&self.cfg.agent_id, Message::Response(payload));
+                self.publish_logged(&self.topics.responses, task_id, env)
+                    .await;
+            }
+        }
     }
 
     pub async fn publish_trace(&self, span: TracePayload) -> Result<()> {
@@ -457,6 +546,7 @@ impl<S: GroupStore, T: Transport> Core<S, T> {
             st.answered.retain(|_, t| keep(t));
             st.resolved.retain(|_, t| keep(t));
             st.running.retain(|_, t| keep(t));
+            st.skill_tasks.retain(|_, (_, t)| keep(t));
             st.challenges.retain(|_, c| c.expires > Instant::now());
             gone
         };
@@ -799,8 +889,24 @@ impl<S: GroupStore, T: Transport> Core<S, T> {
                 progress: ptx,
             },
         );
-        let env = GroupEnvelope::new(&self.cfg.agent_id, Message::Request(req));
-        if let Err(e) = self.publish(&self.topics.requests, &task_id, &env).await {
+        let skill_topic = match (&spec.skill, &spec.target) {
+            (Some(skill), None) => {
+                let name = crate::skills::skill_name(skill)?;
+                Some(crate::skills::topics(&self.cfg.group, &name)?.0)
+            }
+            _ => None,
+        };
+        let (topic, env) = match skill_topic {
+            Some(topic) => (
+                topic,
+                GroupEnvelope::new(&self.cfg.agent_id, Message::SkillRequest(req)),
+            ),
+            None => (
+                self.topics.requests.clone(),
+                GroupEnvelope::new(&self.cfg.agent_id, Message::Request(req)),
+            ),
+        };
+        if let Err(e) = self.publish(&topic, &task_id, &env).await {
             lock(&self.state).pending.remove(&task_id);
             return Err(e);
         }
@@ -865,7 +971,7 @@ impl<S: GroupStore, T: Transport> Core<S, T> {
             && req
                 .skill
                 .as_deref()
-                .is_none_or(|s| self.cfg.identity.skills.iter().any(|k| k == s))
+                .is_none_or(|s| lock(&self.state).provided.contains(s))
     }
 
     /// A request arrived; returns whether a claim must be published.
@@ -1230,6 +1336,51 @@ impl<S: GroupStore, T: Transport> Core<S, T> {
                     .await
                     .map_err(store_failed)?;
                 }
+            }
+            Message::Roster(incoming) if topic == self.topics.roster => {
+                if unadmitted {
+                    return skip_unadmitted();
+                }
+                if incoming.group_name.is_empty() || incoming.group_name == self.cfg.group.as_str()
+                {
+                    let mut st = lock(&self.state);
+                    if crate::skills::merge_manifest(&mut st.manifest, incoming) {
+                        debug!(version = st.manifest.version, from = %sender, "topic manifest merged");
+                    }
+                }
+            }
+            Message::SkillRequest(req) | Message::Request(req)
+                if crate::skills::parse_topic(&self.cfg.group, topic)
+                    .is_some_and(|(_, dir)| dir == "requests") =>
+            {
+                if unadmitted {
+                    return skip_unadmitted();
+                }
+                let Some((skill, _)) = crate::skills::parse_topic(&self.cfg.group, topic) else {
+                    return Ok(());
+                };
+                if sender == me {
+                    return Ok(());
+                }
+                let mut req = req.clone();
+                req.skill = Some(skill.to_owned());
+                // Go agents answer a targeted-looking skill task like any other: ignore the target.
+                req.target_id = None;
+                if self.capable(&req) {
+                    lock(&self.state)
+                        .skill_tasks
+                        .insert(req.task_id.clone(), (skill.to_owned(), Instant::now()));
+                    self.on_request(req);
+                }
+            }
+            Message::SkillResponse(resp) | Message::Response(resp)
+                if crate::skills::parse_topic(&self.cfg.group, topic)
+                    .is_some_and(|(_, dir)| dir == "responses") =>
+            {
+                if unadmitted {
+                    return skip_unadmitted();
+                }
+                self.on_response(resp, &sender);
             }
             Message::Trace(span) if topic == self.topics.traces => {
                 if unadmitted {

@@ -121,6 +121,30 @@ pub trait GroupStore: OffsetStore<Txn: GroupTxn> {
     async fn expire_members(&self, cutoff: DateTime<Utc>) -> Result<Vec<String>, StoreError>;
     /// Agents admitted to the gated group so far (so a restart need not replay onboarding).
     async fn admitted_members(&self) -> Result<Vec<String>, StoreError>;
+    /// Remembers that this agent provides `skill` in `group` (so a restart
+    /// re-subscribes and re-registers it). The default keeps nothing.
+    async fn save_provided_skill(
+        &self,
+        _group: &str,
+        _skill: &str,
+        _topics: (&str, &str),
+        _agent_id: &str,
+    ) -> Result<(), StoreError> {
+        Ok(())
+    }
+    /// Forgets a provided skill.
+    async fn remove_provided_skill(&self, _group: &str, _skill: &str) -> Result<(), StoreError> {
+        Ok(())
+    }
+    /// The skills this agent provides in `group`, as saved before, with the time of
+    /// their first registration (a restart reads their requests from then on where it
+    /// has no offset yet).
+    async fn provided_skills(
+        &self,
+        _group: &str,
+    ) -> Result<Vec<(String, DateTime<Utc>)>, StoreError> {
+        Ok(Vec::new())
+    }
 }
 
 #[async_trait]

@@ -172,4 +172,49 @@ impl GroupStore for Timeline {
             .map(|a| a.into_iter().map(|a| a.agent_id).collect())
             .map_err(store_err)
     }
+
+    async fn save_provided_skill(
+        &self,
+        group: &str,
+        skill: &str,
+        topics: (&str, &str),
+        agent_id: &str,
+    ) -> Result<(), StoreError> {
+        Timeline::upsert_skill_channel(
+            self,
+            crate::NewSkillChannel {
+                group_name: group.to_owned(),
+                skill_name: skill.to_owned(),
+                requests_topic: topics.0.to_owned(),
+                responses_topic: topics.1.to_owned(),
+                registered_by: agent_id.to_owned(),
+                local_provider: true,
+            },
+        )
+        .await
+        .map(|_| ())
+        .map_err(store_err)
+    }
+
+    async fn remove_provided_skill(&self, group: &str, skill: &str) -> Result<(), StoreError> {
+        Timeline::remove_skill_channel(self, group, skill)
+            .await
+            .map(|_| ())
+            .map_err(store_err)
+    }
+
+    async fn provided_skills(
+        &self,
+        group: &str,
+    ) -> Result<Vec<(String, DateTime<Utc>)>, StoreError> {
+        Timeline::list_skill_channels(self, Some(group))
+            .await
+            .map(|v| {
+                v.into_iter()
+                    .filter(|c| c.local_provider)
+                    .map(|c| (c.skill_name, c.created_at))
+                    .collect()
+            })
+            .map_err(store_err)
+    }
 }

@@ -6,6 +6,7 @@ mod membership;
 mod observe;
 mod onboarding;
 mod restart;
+mod skills;
 mod support;
 mod tasks;
 mod transport;
