@@ -77,15 +77,21 @@ async fn fifty_open_tasks_are_each_done_by_exactly_one_of_three_agents() {
                 .await
                 .unwrap();
             let task_id = pending.task_id().to_owned();
-            let progress = pending.progress();
+            let mut progress = pending.progress();
             let resp = pending.wait().await.unwrap();
-            (
-                r.agent_id().to_owned(),
-                task_id,
-                i,
-                resp,
-                progress.borrow().clone(),
+            // The response and the winning claim travel on different topics: the claim
+            // may be read a moment after the response.
+            let seen = tokio::time::timeout(
+                Duration::from_secs(30),
+                progress.wait_for(|p| p.worker.is_some()),
             )
+            .await
+            .map(|r| r.map(|p| p.clone()));
+            let progress = match seen {
+                Ok(Ok(p)) => p,
+                _ => progress.borrow().clone(),
+            };
+            (r.agent_id().to_owned(), task_id, i, resp, progress)
         });
     }
     let mut results = Vec::new();

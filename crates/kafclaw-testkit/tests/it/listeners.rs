@@ -69,9 +69,21 @@ fn kafka_command_line_tools_run_against_the_broker() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // The metadata of a new topic reaches the broker's cache a moment after the command.
     let mut s = probe::connect(&addr, IO_TIMEOUT).unwrap();
-    let md = probe::topics_metadata_over(&mut s, &addr, &[&topic], false).unwrap();
-    assert_eq!(md.topics[0].error_code, 0, "{md:?}");
+    let mut md = None;
+    let found = kafclaw_testkit::wait_until(
+        std::time::Duration::from_secs(30),
+        std::time::Duration::from_millis(100),
+        || {
+            let m = probe::topics_metadata_over(&mut s, &addr, &[&topic], false).unwrap();
+            let ok = m.topics[0].error_code == 0;
+            md = Some(m);
+            ok
+        },
+    );
+    let md = md.unwrap();
+    assert!(found, "{md:?}");
     assert_eq!(md.topics[0].partitions, 3);
 }
 
