@@ -40,11 +40,11 @@ pub(crate) fn cut(s: &str, max: usize) -> &str {
     &s[..end]
 }
 
-/// The system prompt: fixed intro, each soul file that exists under `## <name>`, and the
-/// tools as `- name (tier N): first sentence`. Unreadable soul files are skipped with a
-/// warning; the turn goes on without them.
-pub(crate) fn system_prompt(workspace: &Path, tools: &[ToolDefinition]) -> String {
-    let mut out = String::from(INTRO);
+/// The soul-file sections of the system prompt: each soul file that exists and is not
+/// empty, under `## <name>`, cut at [`MAX_SOUL_BYTES`]. Unreadable soul files are skipped
+/// with a warning; the turn goes on without them.
+fn soul_sections(workspace: &Path) -> String {
+    let mut out = String::new();
     for name in SOUL_FILES {
         let path = workspace.join(name);
         let text = match std::fs::read(&path) {
@@ -70,6 +70,14 @@ pub(crate) fn system_prompt(workspace: &Path, tools: &[ToolDefinition]) -> Strin
             ));
         }
     }
+    out
+}
+
+/// The system prompt from the soul sections ([`soul_sections`]) and the tools, listed as
+/// `- name (tier N): first sentence`.
+fn build_prompt(souls: &str, tools: &[ToolDefinition]) -> String {
+    let mut out = String::from(INTRO);
+    out.push_str(souls);
     out.push_str("\n\n## Tools\n");
     if tools.is_empty() {
         out.push_str("\nNo tools are available in this conversation.");
@@ -87,6 +95,63 @@ pub(crate) fn system_prompt(workspace: &Path, tools: &[ToolDefinition]) -> Strin
         ));
     }
     out
+}
+
+/// The system prompt: fixed intro, each soul file that exists under `## <name>`, and the
+/// tools as `- name (tier N): first sentence`, reading the soul files now.
+#[cfg(test)]
+pub(crate) fn system_prompt(workspace: &Path, tools: &[ToolDefinition]) -> String {
+    build_prompt(&soul_sections(workspace), tools)
+}
+
+/// What identifies one version of a soul file without reading it: `None` when missing,
+/// else modification time, length and (on Unix) inode and change time, so an edit in
+/// place and a replacement by rename are both seen.
+type Stamp = Option<(Option<std::time::SystemTime>, u64, u64, i64, i64)>;
+
+fn stamp(path: &Path) -> Stamp {
+    let m = std::fs::metadata(path).ok()?;
+    #[cfg(unix)]
+    let (ino, ctime, ctime_ns) = {
+        use std::os::unix::fs::MetadataExt;
+        (m.ino(), m.ctime(), m.ctime_nsec())
+    };
+    #[cfg(not(unix))]
+    let (ino, ctime, ctime_ns) = (0, 0, 0);
+    Some((m.modified().ok(), m.len(), ino, ctime, ctime_ns))
+}
+
+/// The soul sections of one workspace, read once and read again only when a soul file's
+/// stamp (see [`Stamp`]) changes: a turn costs five `stat` calls instead of five opens
+/// and reads.
+#[derive(Default)]
+pub(crate) struct SoulCache {
+    cached: std::sync::Mutex<Option<(Vec<Stamp>, std::sync::Arc<str>)>>,
+}
+
+impl SoulCache {
+    /// The system prompt for these tools, with the workspace's current soul files.
+    pub(crate) fn system_prompt(&self, workspace: &Path, tools: &[ToolDefinition]) -> String {
+        // Stamps are taken before reading, so a file changed during the read is read
+        // again on the next turn.
+        let now: Vec<Stamp> = SOUL_FILES
+            .iter()
+            .map(|n| stamp(&workspace.join(n)))
+            .collect();
+        let hit = crate::runtime::lock(&self.cached)
+            .as_ref()
+            .filter(|(stamps, _)| *stamps == now)
+            .map(|(_, text)| text.clone());
+        let souls = match hit {
+            Some(text) => text,
+            None => {
+                let text: std::sync::Arc<str> = soul_sections(workspace).into();
+                *crate::runtime::lock(&self.cached) = Some((now, text.clone()));
+                text
+            }
+        };
+        build_prompt(&souls, tools)
+    }
 }
 
 /// The text the model sees for an inbound message. The operator's own messages are shown
@@ -231,6 +296,30 @@ mod tests {
         let p = system_prompt(dir.path(), &[]);
         assert!(p.contains("[SOUL.md is cut here"));
         assert!(p.contains("No tools are available"));
+    }
+
+    #[test]
+    fn the_soul_cache_sees_edits_new_and_removed_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = SoulCache::default();
+        std::fs::write(dir.path().join("SOUL.md"), "Calm.").unwrap();
+        let first = cache.system_prompt(dir.path(), &[]);
+        assert_eq!(first, system_prompt(dir.path(), &[]));
+        assert!(first.contains("## SOUL.md\n\nCalm."));
+        // same length, same second: the inode or change time still differs
+        std::fs::write(dir.path().join("SOUL.md.new"), "Brisk").unwrap();
+        std::fs::rename(dir.path().join("SOUL.md.new"), dir.path().join("SOUL.md")).unwrap();
+        assert!(cache.system_prompt(dir.path(), &[]).contains("Brisk"));
+        std::fs::write(dir.path().join("USER.md"), "Ana.").unwrap();
+        assert!(
+            cache
+                .system_prompt(dir.path(), &[])
+                .contains("## USER.md\n\nAna.")
+        );
+        std::fs::remove_file(dir.path().join("SOUL.md")).unwrap();
+        let last = cache.system_prompt(dir.path(), &[]);
+        assert!(!last.contains("## SOUL.md"));
+        assert_eq!(last, system_prompt(dir.path(), &[]));
     }
 
     #[test]

@@ -34,6 +34,9 @@ const MAX_CHANNEL_BYTES: usize = 40;
 /// Longest idempotency key accepted (bytes).
 const MAX_IDEMPOTENCY_KEY_BYTES: usize = 200;
 
+/// How many finished outcomes [`Inner`] keeps for `wait`.
+const RECENT_OUTCOMES: usize = 256;
+
 /// Locks a mutex, taking the data even if a panicking thread poisoned it.
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -55,6 +58,8 @@ pub(crate) struct Inner {
     pub(crate) policy: Arc<PolicyEngine>,
     pub(crate) sessions_dir: PathBuf,
     pub(crate) workspace: PathBuf,
+    /// The soul files of `workspace`, read again only when one changes.
+    pub(crate) souls: crate::context::SoulCache,
     pub(crate) opts: AgentOptions,
     pub(crate) max_iterations: u32,
     pub(crate) agent_id: Option<String>,
@@ -68,6 +73,10 @@ pub(crate) struct Inner {
     queue: Mutex<Queue>,
     /// Bumped whenever a task of this process finishes.
     finished: watch::Sender<u64>,
+    /// The outcomes of the tasks this process finished most recently (at most
+    /// [`RECENT_OUTCOMES`]), as committed: `wait` answers from here without reading
+    /// the task row back.
+    recent: Mutex<VecDeque<TaskOutcome>>,
     /// Tasks queued or running in this process.
     busy: watch::Sender<usize>,
     workers: Mutex<Vec<JoinHandle<()>>>,
@@ -81,6 +90,17 @@ fn session_of(task: &Task) -> String {
     task.session_key
         .clone()
         .unwrap_or_else(|| format!("task:{}", task.task_id))
+}
+
+fn outcome_of(task: Task, state: TaskState) -> TaskOutcome {
+    TaskOutcome {
+        session: session_of(&task),
+        trace_id: task.trace_id.unwrap_or_default(),
+        reply: (state == TaskState::Completed).then(|| task.content_out.unwrap_or_default()),
+        error: (state == TaskState::Failed).then(|| task.error.unwrap_or_default()),
+        task_id: task.task_id,
+        state,
+    }
 }
 
 fn invalid(field: &'static str, reason: impl Into<String>) -> Error {
@@ -253,6 +273,7 @@ impl Inner {
             policy: deps.policy,
             sessions_dir: deps.sessions_dir,
             workspace: deps.workspace,
+            souls: crate::context::SoulCache::default(),
             opts,
             max_iterations,
             agent_id,
@@ -263,6 +284,7 @@ impl Inner {
             parked: Mutex::new(HashSet::new()),
             queue: Mutex::new(Queue::default()),
             finished: watch::Sender::new(0),
+            recent: Mutex::new(VecDeque::with_capacity(RECENT_OUTCOMES)),
             busy: watch::Sender::new(0),
             workers: Mutex::new(Vec::new()),
             queue_lock: Mutex::new(queue_lock),
@@ -333,47 +355,47 @@ impl Inner {
             None => (new_trace_id(), None),
         };
         let span_id = new_span_id();
+        // The task row and its `message_in` event go to the timeline in one round trip;
+        // the task is committed (durable) before this returns.
+        let (sender, idempotency_key) = (msg.sender.clone(), msg.idempotency_key.clone());
+        let in_event = |task_id: &str| NewEvent {
+            event_type: events::EVENT_MESSAGE_IN.into(),
+            trace_id: Some(trace_id.clone()),
+            span_id: Some(span_id.clone()),
+            parent_span_id: parent_span_id.clone(),
+            sender: sender.clone(),
+            channel: channel.to_owned(),
+            content: cut(&msg.content, events::MAX_EVENT_TEXT).to_owned(),
+            metadata: serde_json::json!({
+                "task_id": task_id,
+                "session": session,
+                "trust_class": msg.trust.as_str(),
+                "idempotency_key": idempotency_key,
+            }),
+            created_at: None,
+        };
         let created = self
             .timeline
-            .create_task(NewTask {
-                task_id: None,
-                idempotency_key: msg.idempotency_key.clone(),
-                trace_id: Some(trace_id),
-                session_key: Some(session),
-                channel: channel.to_owned(),
-                chat_id: None,
-                sender: msg.sender.clone(),
-                trust_class: msg.trust,
-                content_in: msg.content.clone(),
-                metadata: serde_json::json!({
-                    "span_id": span_id,
-                    "parent_span_id": parent_span_id,
-                }),
-            })
+            .create_task_with_event(
+                NewTask {
+                    task_id: None,
+                    idempotency_key: msg.idempotency_key.clone(),
+                    trace_id: Some(trace_id.clone()),
+                    session_key: Some(session.clone()),
+                    channel: channel.to_owned(),
+                    chat_id: None,
+                    sender: msg.sender.clone(),
+                    trust_class: msg.trust,
+                    content_in: msg.content.clone(),
+                    metadata: serde_json::json!({
+                        "span_id": span_id,
+                        "parent_span_id": parent_span_id,
+                    }),
+                },
+                in_event,
+            )
             .await?;
         let task = created.task;
-        if created.is_new {
-            append_event(
-                &self.timeline,
-                NewEvent {
-                    event_type: events::EVENT_MESSAGE_IN.into(),
-                    trace_id: task.trace_id.clone(),
-                    span_id: Some(span_id),
-                    parent_span_id,
-                    sender: task.sender.clone(),
-                    channel: task.channel.clone(),
-                    content: cut(&task.content_in, events::MAX_EVENT_TEXT).to_owned(),
-                    metadata: serde_json::json!({
-                        "task_id": task.task_id,
-                        "session": task.session_key,
-                        "trust_class": task.trust_class.as_str(),
-                        "idempotency_key": task.idempotency_key,
-                    }),
-                    created_at: None,
-                },
-            )
-            .await;
-        }
         if task.status == TaskStatus::Pending {
             self.enqueue(session_of(&task), task.task_id.clone());
         }
@@ -413,9 +435,18 @@ impl Inner {
         let deadline = Instant::now() + timeout;
         let mut finished = self.finished.subscribe();
         loop {
-            let o = self.outcome(task_id).await?;
-            if matches!(o.state, TaskState::Completed | TaskState::Failed) {
+            // A task this process finished: its outcome as committed. A task still queued
+            // or running here cannot have finished (only this process runs it, and it
+            // records the outcome before taking it out of the queue), so the timeline is
+            // read only for the others.
+            if let Some(o) = self.recent_outcome(task_id) {
                 return Ok(o);
+            }
+            if !lock(&self.queue).queued.contains(task_id) {
+                let o = self.outcome(task_id).await?;
+                if matches!(o.state, TaskState::Completed | TaskState::Failed) {
+                    return Ok(o);
+                }
             }
             let now = Instant::now();
             if now >= deadline {
@@ -464,14 +495,30 @@ impl Inner {
                 }
             }
         };
-        Ok(TaskOutcome {
-            session: session_of(&task),
-            trace_id: task.trace_id.unwrap_or_default(),
-            reply: (state == TaskState::Completed).then(|| task.content_out.unwrap_or_default()),
-            error: (state == TaskState::Failed).then(|| task.error.unwrap_or_default()),
-            task_id: task.task_id,
-            state,
-        })
+        Ok(outcome_of(task, state))
+    }
+
+    /// Keeps the committed end of a task of this process for `wait` (before
+    /// [`Self::task_done`] wakes the waiters).
+    pub(crate) fn remember_finished(&self, task: Task) {
+        let state = match task.status {
+            TaskStatus::Completed => TaskState::Completed,
+            TaskStatus::Failed => TaskState::Failed,
+            _ => return,
+        };
+        let mut recent = lock(&self.recent);
+        if recent.len() >= RECENT_OUTCOMES {
+            recent.pop_front();
+        }
+        recent.push_back(outcome_of(task, state));
+    }
+
+    fn recent_outcome(&self, task_id: &str) -> Option<TaskOutcome> {
+        lock(&self.recent)
+            .iter()
+            .rev()
+            .find(|o| o.task_id == task_id)
+            .cloned()
     }
 
     pub(crate) async fn decide_approval(

@@ -15,11 +15,11 @@ use serde_json::{Value, json};
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, watch};
 use tokio::time::Instant;
 
-use crate::context::{cut, render_user, system_prompt};
+use crate::context::{cut, render_user};
 use crate::events::*;
 use crate::options::AttackAction;
 use crate::runtime::{Inner, append_event, lock};
-use crate::session::{Entry, EntryRole, EntryToolCall, SessionLog, Window};
+use crate::session::{Entry, EntryRole, EntryToolCall, SessionLog, Snapshot, Window};
 use crate::trace::{new_span_id, new_trace_id};
 
 /// Longest tool result handed to the model (bytes); tools cap their own output lower.
@@ -202,13 +202,22 @@ async fn start(inner: &Inner, task_id: &str) -> Option<Task> {
     None
 }
 
-/// Completes or fails the task and records the matching event.
+/// Completes or fails the task together with the matching event (one round trip to the
+/// timeline; the event gets the task's committed token, cost and attempt totals).
 async fn finish(inner: &Inner, ctx: &TaskCtx, result: std::result::Result<&str, &str>) {
     let tl = &inner.timeline;
     let write = || async {
         match result {
-            Ok(text) => tl.complete_task(&ctx.task_id, text).await,
-            Err(reason) => tl.fail_task(&ctx.task_id, reason).await,
+            Ok(text) => {
+                let event =
+                    ctx.task_event(EVENT_MESSAGE_OUT, text, json!({"task_id": ctx.task_id}));
+                tl.complete_task_with_event(&ctx.task_id, text, event).await
+            }
+            Err(reason) => {
+                let event =
+                    ctx.task_event(EVENT_TASK_FAILED, reason, json!({"task_id": ctx.task_id}));
+                tl.fail_task_with_event(&ctx.task_id, reason, event).await
+            }
         }
     };
     let mut done = write().await;
@@ -224,37 +233,14 @@ async fn finish(inner: &Inner, ctx: &TaskCtx, result: std::result::Result<&str, 
             done = write().await;
         }
     }
-    match (done, result) {
-        (Ok(task), Ok(text)) => {
-            append_event(
-                tl,
-                ctx.task_event(
-                    EVENT_MESSAGE_OUT,
-                    text,
-                    json!({
-                        "task_id": ctx.task_id,
-                        "tokens_in": task.tokens_in,
-                        "tokens_out": task.tokens_out,
-                        "cost_usd": task.cost_usd,
-                        "attempts": task.attempts,
-                    }),
-                ),
-            )
-            .await;
+    match done {
+        Ok(task) => {
+            if let Err(reason) = result {
+                tracing::info!(task_id = %ctx.task_id, %reason, "task failed");
+            }
+            inner.remember_finished(task);
         }
-        (Ok(task), Err(reason)) => {
-            tracing::info!(task_id = %ctx.task_id, %reason, "task failed");
-            append_event(
-                tl,
-                ctx.task_event(
-                    EVENT_TASK_FAILED,
-                    reason,
-                    json!({"task_id": ctx.task_id, "attempts": task.attempts}),
-                ),
-            )
-            .await;
-        }
-        (Err(e), _) => {
+        Err(e) => {
             tracing::error!(task_id = %ctx.task_id, error = %e, "cannot record the end of a task; the next start re-runs it");
         }
     }
@@ -314,56 +300,15 @@ impl Turn<'_> {
             }
         }
 
-        // 2. The session transcript: an answer a crashed attempt already wrote, else
-        //    the user message (written once per task) and the history.
+        // 2. The session transcript (an answer a crashed attempt already wrote, else the
+        //    user message, written once per task, and the history) and 3. the system
+        //    prompt with the tools this sender may use: all the file work of the turn
+        //    before the model call, in one trip to the blocking pool.
         let log = SessionLog::new(&inner.sessions_dir, &ctx.session);
         let window = Window {
             messages: inner.opts.history_messages,
             chars: inner.opts.history_chars,
         };
-        let snap = {
-            let (l, id) = (log.clone(), ctx.task_id.clone());
-            match tokio::task::spawn_blocking(move || l.snapshot(&id, window)).await {
-                Ok(Ok(s)) => s,
-                Ok(Err(e)) => {
-                    return TurnEnd::Failed(format!(
-                        "cannot read the session transcript {}: {e}",
-                        log.path().display()
-                    ));
-                }
-                Err(e) => return TurnEnd::Failed(format!("reading the session transcript: {e}")),
-            }
-        };
-        if let Some(answer) = snap.final_answer {
-            tracing::info!(task_id = %ctx.task_id, "the transcript already holds this task's answer");
-            return TurnEnd::Answer(answer);
-        }
-        let mut seq = snap.last_seq;
-        let mut hist = snap.last_hist;
-        if !snap.has_user_line {
-            seq += 1;
-            hist += 1;
-            let entry = Entry {
-                seq,
-                hist: Some(hist),
-                task_id: ctx.task_id.clone(),
-                role: EntryRole::User,
-                content: content.to_owned(),
-                tool_calls: Vec::new(),
-                tool_call_id: None,
-                is_final: false,
-                sender: Some(ctx.sender.clone()),
-                channel: Some(ctx.channel.clone()),
-                trust: Some(ctx.trust),
-                time: Utc::now(),
-            };
-            if let Err(e) = append(&log, vec![entry]).await {
-                return TurnEnd::Failed(e);
-            }
-        }
-
-        // 3. The context: system prompt, history, this message, the tools this sender
-        //    may use.
         let max_tier = inner.policy.max_tier(ctx.trust);
         let definitions: Vec<_> = inner
             .tools
@@ -371,12 +316,28 @@ impl Turn<'_> {
             .into_iter()
             .filter(|d| d.tier <= max_tier)
             .collect();
-        let system = {
-            let (ws, defs) = (inner.workspace.clone(), definitions.clone());
-            tokio::task::spawn_blocking(move || system_prompt(&ws, &defs))
+        let prepared = {
+            let (l, inner, tctx, defs) =
+                (log.clone(), inner.clone(), ctx.clone(), definitions.clone());
+            let content = content.to_owned();
+            tokio::task::spawn_blocking(move || prepare(&l, &inner, &tctx, &content, window, &defs))
                 .await
-                .unwrap_or_default()
         };
+        let (snap, system) = match prepared {
+            Ok(Ok(Prepared::Answered(answer))) => {
+                tracing::info!(task_id = %ctx.task_id, "the transcript already holds this task's answer");
+                return TurnEnd::Answer(answer);
+            }
+            Ok(Ok(Prepared::Ready { snap, system })) => (snap, system),
+            Ok(Err(e)) => return TurnEnd::Failed(e),
+            Err(e) => return TurnEnd::Failed(format!("reading the session transcript: {e}")),
+        };
+        let mut seq = snap.last_seq;
+        let mut hist = snap.last_hist;
+        if !snap.has_user_line {
+            seq += 1;
+            hist += 1;
+        }
         let mut messages = vec![ChatMessage::system(system)];
         for e in &snap.history {
             messages.push(match e.role {
@@ -868,4 +829,58 @@ async fn append(log: &SessionLog, lines: Vec<Entry>) -> std::result::Result<(), 
         )),
         Err(e) => Err(format!("appending to the session transcript: {e}")),
     }
+}
+
+/// What the file work before a turn's first model call found.
+enum Prepared {
+    /// A crashed attempt already wrote this task's answer to the transcript.
+    Answered(String),
+    /// The transcript as it was before this turn (its user line, when missing, is now
+    /// written), and the system prompt.
+    Ready { snap: Snapshot, system: String },
+}
+
+/// Reads the transcript, appends the task's user line when an earlier attempt did not,
+/// and builds the system prompt (soul files from the cache). Runs on the blocking pool.
+fn prepare(
+    log: &SessionLog,
+    inner: &Inner,
+    ctx: &TaskCtx,
+    content: &str,
+    window: Window,
+    definitions: &[kafclaw_tools::ToolDefinition],
+) -> std::result::Result<Prepared, String> {
+    let snap = log.snapshot(&ctx.task_id, window).map_err(|e| {
+        format!(
+            "cannot read the session transcript {}: {e}",
+            log.path().display()
+        )
+    })?;
+    if let Some(answer) = snap.final_answer {
+        return Ok(Prepared::Answered(answer));
+    }
+    if !snap.has_user_line {
+        let entry = Entry {
+            seq: snap.last_seq + 1,
+            hist: Some(snap.last_hist + 1),
+            task_id: ctx.task_id.clone(),
+            role: EntryRole::User,
+            content: content.to_owned(),
+            tool_calls: Vec::new(),
+            tool_call_id: None,
+            is_final: false,
+            sender: Some(ctx.sender.clone()),
+            channel: Some(ctx.channel.clone()),
+            trust: Some(ctx.trust),
+            time: Utc::now(),
+        };
+        log.append(&[entry]).map_err(|e| {
+            format!(
+                "cannot append to the session transcript {}: {e}",
+                log.path().display()
+            )
+        })?;
+    }
+    let system = inner.souls.system_prompt(&inner.workspace, definitions);
+    Ok(Prepared::Ready { snap, system })
 }

@@ -13,6 +13,7 @@ mod decisions;
 mod error;
 mod events;
 mod group;
+mod logged;
 mod migrate;
 mod offset_store;
 mod offsets;

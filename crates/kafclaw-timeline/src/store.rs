@@ -107,8 +107,13 @@ impl Timeline {
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(options.busy_timeout)
             .foreign_keys(true);
+        // No liveness ping before each checkout: for an in-process SQLite connection it
+        // tests nothing a statement would not, and it costs a round trip to the
+        // connection's worker thread on every query (a dead worker still surfaces as an
+        // error on the statement itself).
         let pool = SqlitePoolOptions::new()
             .max_connections(options.max_connections)
+            .test_before_acquire(false)
             .connect_with(connect)
             .await
             .map_err(|e| Error::Open {

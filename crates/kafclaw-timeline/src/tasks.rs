@@ -287,7 +287,10 @@ pub(crate) fn task_from_row(row: &SqliteRow) -> Result<Task> {
     })
 }
 
-async fn find_existing(conn: &mut SqliteConnection, new: &NewTask) -> Result<Option<Task>> {
+pub(crate) async fn find_existing(
+    conn: &mut SqliteConnection,
+    new: &NewTask,
+) -> Result<Option<Task>> {
     let row = sqlx::query(
         "SELECT * FROM tasks WHERE (?1 IS NOT NULL AND idempotency_key = ?1) \
          OR (?2 IS NOT NULL AND task_id = ?2) ORDER BY id LIMIT 1",
@@ -300,9 +303,8 @@ async fn find_existing(conn: &mut SqliteConnection, new: &NewTask) -> Result<Opt
     row.as_ref().map(task_from_row).transpose()
 }
 
-/// Creates a task, or returns the existing one with the same idempotency key or task id.
-/// Must run inside a `BEGIN IMMEDIATE` transaction.
-pub(crate) async fn create(conn: &mut SqliteConnection, new: NewTask) -> Result<CreatedTask> {
+/// Checks a task before it is created.
+pub(crate) fn validate(new: &NewTask) -> Result<()> {
     require("channel", &new.channel)?;
     if let Some(k) = &new.idempotency_key {
         require("idempotency_key", k)?;
@@ -316,6 +318,13 @@ pub(crate) async fn create(conn: &mut SqliteConnection, new: NewTask) -> Result<
             reason: "must be a JSON object".into(),
         });
     }
+    Ok(())
+}
+
+/// Creates a task, or returns the existing one with the same idempotency key or task id.
+/// Must run inside a `BEGIN IMMEDIATE` transaction.
+pub(crate) async fn create(conn: &mut SqliteConnection, new: NewTask) -> Result<CreatedTask> {
+    validate(&new)?;
     if let Some(task) = find_existing(conn, &new).await? {
         return Ok(CreatedTask {
             task,
@@ -353,7 +362,11 @@ pub(crate) async fn create(conn: &mut SqliteConnection, new: NewTask) -> Result<
     })
 }
 
-async fn transition_error(conn: &mut SqliteConnection, task_id: &str, to: TaskStatus) -> Error {
+pub(crate) async fn transition_error(
+    conn: &mut SqliteConnection,
+    task_id: &str,
+    to: TaskStatus,
+) -> Error {
     let current = sqlx::query_scalar::<_, String>("SELECT status FROM tasks WHERE task_id = ?")
         .bind(task_id)
         .fetch_optional(&mut *conn)

@@ -70,9 +70,13 @@ pub(crate) async fn record(conn: &mut SqliteConnection, u: NewUsage) -> Result<i
     }
     let tokens_in = u64_to_i64("tokens_in", u.tokens_in)?;
     let tokens_out = u64_to_i64("tokens_out", u.tokens_out)?;
-    let id = sqlx::query_scalar::<_, i64>(
+    // One multi-statement query (one trip to the connection's worker thread); the caller
+    // runs it in a transaction, so both rows change together.
+    let row = sqlx::query(
         "INSERT INTO token_usage (task_id, provider, model, tokens_in, tokens_out, cost_usd, \
-         created_at) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
+         created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) RETURNING id; \
+         UPDATE tasks SET tokens_in = tokens_in + ?4, tokens_out = tokens_out + ?5, \
+         cost_usd = cost_usd + ?6, updated_at = ?8 WHERE ?1 IS NOT NULL AND task_id = ?1",
     )
     .bind(u.task_id.as_deref())
     .bind(&u.provider)
@@ -81,23 +85,14 @@ pub(crate) async fn record(conn: &mut SqliteConnection, u: NewUsage) -> Result<i
     .bind(tokens_out)
     .bind(u.cost_usd)
     .bind(ms(u.created_at.unwrap_or_else(now)))
-    .fetch_one(&mut *conn)
+    .bind(ms(now()))
+    .fetch_all(&mut *conn)
     .await
     .map_err(db("recording token usage"))?;
-    if let Some(task_id) = &u.task_id {
-        sqlx::query(
-            "UPDATE tasks SET tokens_in = tokens_in + ?, tokens_out = tokens_out + ?, \
-             cost_usd = cost_usd + ?, updated_at = ? WHERE task_id = ?",
-        )
-        .bind(tokens_in)
-        .bind(tokens_out)
-        .bind(u.cost_usd)
-        .bind(ms(now()))
-        .bind(task_id)
-        .execute(&mut *conn)
-        .await
-        .map_err(db("adding usage to a task"))?;
-    }
+    let id = row
+        .first()
+        .ok_or_else(|| db("recording token usage")(sqlx::Error::RowNotFound))
+        .and_then(|r| sqlx::Row::try_get::<i64, _>(r, 0).map_err(db("recording token usage")))?;
     Ok(id)
 }
 

@@ -5,6 +5,7 @@ mod concurrency;
 mod decisions;
 mod events;
 mod group;
+mod logged;
 mod offsets;
 mod open;
 mod settings;
