@@ -18,6 +18,7 @@ use crate::consumer::{
 };
 use crate::decoding::Decoding;
 use crate::error::{Error, Result};
+use crate::memory::{MemoryFailure, MemoryOptions, MemorySetup, MemoryShare, SharedMemory};
 use crate::offsets::MemoryOffsetStore;
 use crate::onboarding::Onboarding;
 use crate::protocol::{Cfg, Core, Protocol, ProtocolStats};
@@ -57,6 +58,7 @@ pub struct GroupAgentBuilder<S = MemoryOffsetStore, T = KafkaTransport> {
     handler: Option<Arc<dyn TaskHandler>>,
     read_only: bool,
     max_wait: Duration,
+    memory: MemorySetup,
 }
 
 impl GroupAgent<MemoryOffsetStore, KafkaTransport> {
@@ -96,6 +98,7 @@ impl GroupAgent<MemoryOffsetStore, KafkaTransport> {
             handler: None,
             read_only: false,
             max_wait: Duration::from_millis(500),
+            memory: MemorySetup::default(),
         }
     }
 }
@@ -121,6 +124,7 @@ impl<S: GroupStore, T: Transport> GroupAgentBuilder<S, T> {
             handler: self.handler,
             read_only: self.read_only,
             max_wait: self.max_wait,
+            memory: self.memory,
         }
     }
 
@@ -144,6 +148,7 @@ impl<S: GroupStore, T: Transport> GroupAgentBuilder<S, T> {
             handler: self.handler,
             read_only: self.read_only,
             max_wait: self.max_wait,
+            memory: self.memory,
         }
     }
 
@@ -260,6 +265,28 @@ impl<S: GroupStore, T: Transport> GroupAgentBuilder<S, T> {
         self
     }
 
+    /// Inline limit, LFS proxy and download retries of shared memory.
+    pub fn memory_options(mut self, options: MemoryOptions) -> Self {
+        self.memory.opts = options;
+        self
+    }
+
+    /// Hands every memory item read (content resolved, not expired) to `hook`, e.g.
+    /// to index it. Called on the agent's own task, once per item and agent.
+    pub fn memory_hook(mut self, hook: impl Fn(SharedMemory) + Send + Sync + 'static) -> Self {
+        self.memory.hook = Some(Arc::new(hook));
+        self
+    }
+
+    /// Called for an item whose content could not be downloaded after the retries.
+    pub fn memory_error_hook(
+        mut self,
+        hook: impl Fn(MemoryFailure) + Send + Sync + 'static,
+    ) -> Self {
+        self.memory.on_error = Some(Arc::new(hook));
+        self
+    }
+
     /// How long one fetch waits for new records (default 500 ms).
     pub fn fetch_wait(mut self, wait: Duration) -> Self {
         self.max_wait = wait;
@@ -346,6 +373,7 @@ impl<S: GroupStore, T: Transport> GroupAgentBuilder<S, T> {
             Arc::clone(&self.store),
             self.handler,
             admitted,
+            self.memory,
         ));
         let mut opts = ConsumerOptions::new(self.agent_id.clone());
         opts.max_wait = self.max_wait;
@@ -436,6 +464,9 @@ impl<S: GroupStore, T: Transport> GroupAgent<S, T> {
             Subscription::resume(&t.onboarding, onboarding_start),
         ];
         let mut rest = Vec::new();
+        // Memory items are state: read them all (a durable store resumes).
+        control.push(Subscription::resume(&t.memory_shared, StartAt::Earliest));
+        control.push(Subscription::resume(&t.memory_context, StartAt::Earliest));
         if !core.cfg.read_only {
             control.push(Subscription::resume(&t.traces, StartAt::LookBack(window)));
             control.push(Subscription::resume(&t.audit, StartAt::LookBack(window)));
@@ -552,6 +583,19 @@ impl<S: GroupStore, T: Transport> GroupAgent<S, T> {
     pub fn skills(&self) -> Vec<crate::skills::SkillInfo> {
         let live: Vec<String> = self.core.roster().into_iter().map(|m| m.agent_id).collect();
         crate::skills::list(&self.core.manifest(), &live)
+    }
+
+    /// Shares an item with the group: on `memory.shared`, or on `memory.context` with
+    /// an expiry when it has a time to live. Content up to the inline limit travels in
+    /// the item; larger content goes through the LFS proxy (an error without one).
+    /// The item id is a UUIDv7 and the record key.
+    pub async fn share_memory(&self, share: MemoryShare) -> Result<kafclaw_envelope::MemoryItem> {
+        self.core.share_memory(share).await
+    }
+
+    /// Memory items read so far and not expired, oldest first.
+    pub fn memory_items(&self) -> Vec<kafclaw_envelope::MemoryItem> {
+        self.core.memory_items()
     }
 
     /// The topic manifest as merged by this agent.

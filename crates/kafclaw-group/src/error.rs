@@ -4,6 +4,16 @@
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
+    /// A call to the KafScale LFS proxy failed (after its retries, for downloads).
+    #[error("LFS proxy {url}: {operation} failed: {reason}")]
+    Lfs {
+        /// The URL called.
+        url: String,
+        /// `produce` or `download`.
+        operation: &'static str,
+        /// What went wrong (HTTP status and body, or the transport error).
+        reason: String,
+    },
     /// A setting is invalid (unknown security protocol or SASL mechanism, missing file, ...).
     #[error("invalid Kafka setting {key}: {reason}")]
     Config {

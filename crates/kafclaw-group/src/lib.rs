@@ -41,6 +41,8 @@ mod agent;
 mod consumer;
 mod decoding;
 mod error;
+mod lfs;
+mod memory;
 mod offsets;
 mod onboarding;
 mod protocol;
@@ -59,6 +61,11 @@ pub use consumer::{
 };
 pub use decoding::{Decoding, EnvelopeHandler};
 pub use error::{Error, Result};
+pub use lfs::LfsClient;
+pub use memory::{
+    MemoryErrorHook, MemoryFailure, MemoryHook, MemoryOptions, MemoryShare, Provenance,
+    SharedMemory,
+};
 pub use offsets::{
     MemoryOffsetStore, MemoryTxn, OffsetStore, RecordPosition, RecordTxn, StoreError,
 };

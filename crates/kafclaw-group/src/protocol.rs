@@ -14,8 +14,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use kafclaw_envelope::{
     AgentIdentity, AnnounceAction, AnnouncePayload, AuditPayload, Decoded, GroupEnvelope,
-    GroupName, GroupTopic, Message, OnboardAction, OnboardPayload, ResponseStatus, TaskRequest,
-    TaskResponse, TaskState, TaskStatusPayload, Timestamp, TopicManifest, TracePayload,
+    GroupName, GroupTopic, MemoryItem, Message, OnboardAction, OnboardPayload, ResponseStatus,
+    TaskRequest, TaskResponse, TaskState, TaskStatusPayload, Timestamp, TopicManifest,
+    TracePayload,
 };
 use sha2::{Digest, Sha256};
 use tokio::sync::{Notify, oneshot, watch};
@@ -24,6 +25,7 @@ use tracing::{debug, info, warn};
 use crate::consumer::HandlerError;
 use crate::decoding::EnvelopeHandler;
 use crate::error::{Error, Result};
+use crate::memory::{MemoryFailure, MemorySetup, MemoryShare, Provenance, SharedMemory, backoff};
 use crate::onboarding::{Onboarding, challenge_answer, new_challenge, sponsor_rank, verify_answer};
 use crate::roster::{Member, Roster, RosterChange};
 use crate::store::{AuditRecord, DelegationRecord, GroupStore, GroupTxn, MemberRecord, SpanRecord};
@@ -81,6 +83,8 @@ pub(crate) struct Topics {
     pub traces: String,
     pub audit: String,
     pub roster: String,
+    pub memory_shared: String,
+    pub memory_context: String,
 }
 
 impl Topics {
@@ -94,6 +98,8 @@ impl Topics {
             traces: group.topic(GroupTopic::Traces),
             audit: group.topic(GroupTopic::Audit),
             roster: group.topic(GroupTopic::Roster),
+            memory_shared: group.topic(GroupTopic::MemoryShared),
+            memory_context: group.topic(GroupTopic::MemoryContext),
         }
     }
 }
@@ -124,6 +130,14 @@ pub struct ProtocolStats {
     pub publish_failures: u64,
     /// Records that were LFS pointers or knowledge envelopes (not handled here).
     pub skipped_records: u64,
+    /// Memory items handed to the memory hook.
+    pub memory_delivered: u64,
+    /// Memory items not delivered because they had expired.
+    pub memory_expired: u64,
+    /// LFS downloads of memory content that failed and were tried again.
+    pub memory_download_retries: u64,
+    /// Memory items whose content could not be obtained (reported to the error hook).
+    pub memory_failures: u64,
 }
 
 struct Pending {
@@ -171,6 +185,8 @@ struct State {
     provided: std::collections::BTreeSet<String>,
     /// Tasks that came on a skill topic: task id → skill (their response goes back there).
     skill_tasks: HashMap<String, (String, Instant)>,
+    /// Memory items received, by item id.
+    memory: HashMap<String, MemoryItem>,
 }
 
 /// The shared core of one agent.
@@ -184,6 +200,7 @@ pub(crate) struct Core<S, T> {
     pub handler: Option<Arc<dyn TaskHandler>>,
     pub shutdown: watch::Sender<bool>,
     pub heartbeat_now: Notify,
+    pub memory: MemorySetup,
 }
 
 fn lock<X>(m: &Mutex<X>) -> std::sync::MutexGuard<'_, X> {
@@ -213,6 +230,7 @@ impl<S: GroupStore, T: Transport> Core<S, T> {
         store: Arc<S>,
         handler: Option<Arc<dyn TaskHandler>>,
         admitted: HashSet<String>,
+        memory: MemorySetup,
     ) -> Self {
         let topics = Topics::new(&cfg.group);
         let (roster_tx, _) = watch::channel(Vec::new());
@@ -242,11 +260,13 @@ impl<S: GroupStore, T: Transport> Core<S, T> {
                 manifest,
                 provided,
                 skill_tasks: HashMap::new(),
+                memory: HashMap::new(),
             }),
             roster_tx,
             handler,
             shutdown,
             heartbeat_now: Notify::new(),
+            memory,
         }
     }
 
@@ -501,6 +521,170 @@ impl<S: GroupStore, T: Transport> Core<S, T> {
             .await
     }
 
+    // ------------------------------------------------------------ shared memory
+
+    /// Shares an item: inline up to the limit, through the LFS proxy beyond it.
+    pub async fn share_memory(&self, share: MemoryShare) -> Result<MemoryItem> {
+        if share.title.trim().is_empty() {
+            return Err(Error::Invalid {
+                what: "memory title",
+                reason: "must not be empty".into(),
+            });
+        }
+        let now = Timestamp::now();
+        let item_id = uuid::Uuid::now_v7().to_string();
+        let topic = if share.ttl.is_some() {
+            self.topics.memory_context.clone()
+        } else {
+            self.topics.memory_shared.clone()
+        };
+        let mut item = MemoryItem {
+            item_id: item_id.clone(),
+            author_id: self.cfg.agent_id.clone(),
+            title: share.title,
+            content_type: share.content_type,
+            tags: share.tags,
+            created_at: now,
+            ..MemoryItem::default()
+        };
+        if let Some(ttl) = share.ttl {
+            let at = Utc::now() + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::MAX);
+            item.expires_at = Some(Timestamp::from(at));
+        }
+        let opts = &self.memory.opts;
+        let inline = if share.content.len() <= opts.inline_limit {
+            String::from_utf8(share.content).map_err(|e| e.into_bytes())
+        } else {
+            Err(share.content)
+        };
+        match inline {
+            Ok(text) => item.content = Some(text),
+            Err(bytes) => {
+                let Some(lfs) = &opts.lfs else {
+                    return Err(Error::Config {
+                        key: "group.lfsProxyUrl",
+                        reason: format!(
+                            "{} bytes of content (more than the inline limit of {}, or not UTF-8) need the LFS proxy, and none is configured",
+                            bytes.len(),
+                            opts.inline_limit
+                        ),
+                    });
+                };
+                let pointer = lfs
+                    .produce(&topic, &item_id, &item_id, &item.content_type, bytes)
+                    .await?;
+                item.lfs_envelope = Some(pointer);
+            }
+        }
+        let env = GroupEnvelope::new(&self.cfg.agent_id, Message::Memory(item.clone()))
+            .with_correlation_id(&item_id);
+        self.publish(&topic, &item_id, &env).await?;
+        Ok(item)
+    }
+
+    /// Memory items received and not expired, oldest first.
+    pub fn memory_items(&self) -> Vec<MemoryItem> {
+        let mut v: Vec<MemoryItem> = lock(&self.state)
+            .memory
+            .values()
+            .filter(|i| !crate::memory::expired(i))
+            .cloned()
+            .collect();
+        v.sort_by(|a, b| {
+            a.created_at
+                .cmp(&b.created_at)
+                .then(a.item_id.cmp(&b.item_id))
+        });
+        v
+    }
+
+    /// A memory item was read: keep it and deliver its content (spawned).
+    fn on_memory(self: &Arc<Self>, item: &MemoryItem, provenance: Provenance) {
+        if crate::memory::expired(item) {
+            self.count(|s| s.memory_expired += 1);
+            debug!(item = %item.item_id, "expired memory item not delivered");
+            return;
+        }
+        lock(&self.state)
+            .memory
+            .insert(item.item_id.clone(), item.clone());
+        if self.memory.hook.is_none() {
+            // Nobody indexes memory here: listing the item is all there is to do.
+            return;
+        }
+        let core = Arc::clone(self);
+        let item = item.clone();
+        self.spawn(async move { core.deliver_memory(item, provenance).await });
+    }
+
+    async fn deliver_memory(self: Arc<Self>, item: MemoryItem, provenance: Provenance) {
+        let content = match (&item.content, &item.lfs_envelope) {
+            (Some(text), _) => Ok(text.clone().into_bytes()),
+            (None, Some(pointer)) => self.download(pointer).await,
+            // A Go agent's item without content or pointer: only the title travelled.
+            (None, None) => Ok(Vec::new()),
+        };
+        match content {
+            Ok(content) => {
+                if crate::memory::expired(&item) {
+                    self.count(|s| s.memory_expired += 1);
+                    return;
+                }
+                self.count(|s| s.memory_delivered += 1);
+                if let Some(hook) = &self.memory.hook {
+                    hook(SharedMemory {
+                        author: item.author_id.clone(),
+                        tags: item.tags.clone(),
+                        item,
+                        content,
+                        provenance,
+                    });
+                }
+            }
+            Err((attempts, reason)) => {
+                self.count(|s| s.memory_failures += 1);
+                warn!(item = %item.item_id, title = %item.title, attempts, %reason, "memory content could not be downloaded");
+                if let Some(hook) = &self.memory.on_error {
+                    hook(MemoryFailure {
+                        item,
+                        provenance,
+                        attempts,
+                        reason,
+                    });
+                }
+            }
+        }
+    }
+
+    async fn download(
+        &self,
+        pointer: &kafclaw_envelope::LfsEnvelope,
+    ) -> std::result::Result<Vec<u8>, (u32, String)> {
+        let opts = &self.memory.opts;
+        let Some(lfs) = &opts.lfs else {
+            return Err((
+                0,
+                "the content is in LFS and no LFS proxy is configured (group.lfsProxyUrl)".into(),
+            ));
+        };
+        let attempts = opts.download_attempts.max(1);
+        let mut last = String::new();
+        for attempt in 1..=attempts {
+            if attempt > 1 {
+                self.count(|s| s.memory_download_retries += 1);
+                tokio::time::sleep(backoff(opts.retry_backoff, attempt)).await;
+            }
+            match lfs.download(pointer).await {
+                Ok(bytes) => return Ok(bytes),
+                Err(e) => {
+                    debug!(attempt, error = %e, "LFS download failed");
+                    last = e.to_string();
+                }
+            }
+        }
+        Err((attempts, last))
+    }
+
     // ------------------------------------------------------------ membership
 
     /// Marks the agent joined (before its join announce goes out, so heartbeats and
@@ -547,6 +731,7 @@ impl<S: GroupStore, T: Transport> Core<S, T> {
             st.resolved.retain(|_, t| keep(t));
             st.running.retain(|_, t| keep(t));
             st.skill_tasks.retain(|_, (_, t)| keep(t));
+            st.memory.retain(|_, item| !crate::memory::expired(item));
             st.challenges.retain(|_, c| c.expires > Instant::now());
             gone
         };
@@ -1381,6 +1566,22 @@ impl<S: GroupStore, T: Transport> Core<S, T> {
                     return skip_unadmitted();
                 }
                 self.on_response(resp, &sender);
+            }
+            Message::Memory(item)
+                if topic == self.topics.memory_shared || topic == self.topics.memory_context =>
+            {
+                if unadmitted {
+                    return skip_unadmitted();
+                }
+                self.on_memory(
+                    item,
+                    Provenance {
+                        topic: topic.to_owned(),
+                        partition: record.partition,
+                        offset: record.offset,
+                        sender: sender.clone(),
+                    },
+                );
             }
             Message::Trace(span) if topic == self.topics.traces => {
                 if unadmitted {

@@ -3,6 +3,7 @@
 
 mod agents;
 mod membership;
+mod memory;
 mod observe;
 mod onboarding;
 mod restart;
