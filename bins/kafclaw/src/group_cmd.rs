@@ -1,4 +1,4 @@
-//! `kafclaw group members|status|submit|join|leave`: the group over Kafka from the
+//! `kafclaw group members|status|submit|join|leave|skills|memory`: the group over Kafka from the
 //! command line, configured by `group.*` (and `orchestrator.role/zoneId/parentId`).
 //! Every command reads Kafka directly; no gateway has to run.
 
@@ -12,8 +12,8 @@ use clap::Subcommand;
 use kafclaw_config::{LoadedConfig, OnboardMode, SecurityProtocol};
 use kafclaw_envelope::{AgentIdentity, GroupName, GroupTopic};
 use kafclaw_group::{
-    Error as GroupError, GroupAgent, GroupAgentBuilder, KafkaSettings, KafkaTransport, Member,
-    MemoryOffsetStore, Onboarding, TaskSpec, TlsFiles,
+    Error as GroupError, GroupAgent, GroupAgentBuilder, KafkaSettings, KafkaTransport, LfsClient,
+    Member, MemoryOffsetStore, MemoryOptions, MemoryShare, Onboarding, TaskSpec, TlsFiles,
 };
 
 use crate::{EXIT_FAILURE, EXIT_USAGE, setup};
@@ -48,7 +48,8 @@ enum Cmd {
         /// member claims it).
         #[arg(long, value_name = "AGENT")]
         to: Option<String>,
-        /// Only members offering this skill may claim it.
+        /// Route by skill: the task goes to the skill's requests topic and one of its
+        /// providers claims it (the answer comes back on the skill's responses topic).
         #[arg(long)]
         skill: Option<String>,
         /// Seconds to wait for the response (default: group.defaultTaskTimeoutSecs).
@@ -71,6 +72,42 @@ enum Cmd {
     },
     /// Announce `leave` for this agent id (no join first).
     Leave,
+    /// The group's skills (from the topic manifest on control.roster) with their live providers.
+    Skills {
+        /// Print a JSON array instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Shared memory: share an item, list the items.
+    Memory {
+        #[command(subcommand)]
+        cmd: MemoryCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum MemoryCmd {
+    /// Share a file (or stdin with `-`) on memory.shared: inline up to
+    /// group.inlineMemoryMaxBytes, through the LFS proxy (group.lfsProxyUrl) beyond.
+    Share {
+        /// Title of the item.
+        #[arg(long)]
+        title: String,
+        /// Comma-separated tags.
+        #[arg(long, value_delimiter = ',')]
+        tags: Vec<String>,
+        /// MIME type of the content.
+        #[arg(long, default_value = "text/plain")]
+        content_type: String,
+        /// The file to share, or `-` for stdin.
+        file: String,
+    },
+    /// The items on memory.shared and the unexpired ones on memory.context.
+    List {
+        /// Print a JSON array instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// The `group.*` settings an agent needs.
@@ -167,6 +204,128 @@ impl GroupSetup {
             .max_delegation_depth(max_depth)
             .task_timeout(Duration::from_secs(g.default_task_timeout_secs))
     }
+
+    fn memory_options(&self) -> Result<MemoryOptions, GroupError> {
+        let g = &self.loaded.config.group;
+        let key = g.lfs_proxy_api_key.expose();
+        Ok(MemoryOptions {
+            inline_limit: usize::try_from(g.inline_memory_max_bytes).unwrap_or(usize::MAX),
+            lfs: Some(LfsClient::new(
+                &g.lfs_proxy_url,
+                (!key.is_empty()).then(|| key.to_owned()),
+                Duration::from_secs(30),
+            )?),
+            ..MemoryOptions::default()
+        })
+    }
+}
+
+async fn skills(setup: &GroupSetup, json: bool) -> anyhow::Result<ExitCode> {
+    let (_, agent) = read_roster(setup).await?;
+    let list = agent.skills();
+    agent.halt().await;
+    if json {
+        let out: Vec<serde_json::Value> = list
+            .iter()
+            .map(|s| {
+                serde_json::json!({
+                    "name": s.name,
+                    "requests_topic": s.requests_topic,
+                    "responses_topic": s.responses_topic,
+                    "registered_by": s.registered_by,
+                    "live_providers": s.live_providers,
+                })
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    if list.is_empty() {
+        println!("no skills registered in group {}", setup.group);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("{:<24} {:<30} REGISTERED BY", "SKILL", "LIVE PROVIDERS");
+    for s in &list {
+        let live = if s.live_providers.is_empty() {
+            "-".to_owned()
+        } else {
+            s.live_providers.join(",")
+        };
+        println!("{:<24} {:<30} {}", s.name, live, s.registered_by.join(","));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn memory_share(
+    setup: &GroupSetup,
+    title: String,
+    tags: Vec<String>,
+    content_type: String,
+    file: String,
+) -> anyhow::Result<ExitCode> {
+    let content = if file == "-" {
+        let mut buf = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin(), &mut buf).context("reading stdin")?;
+        buf
+    } else {
+        std::fs::read(&file).with_context(|| format!("reading {file}"))?
+    };
+    let agent = setup
+        .builder()
+        .memory_options(setup.memory_options()?)
+        .build()
+        .await
+        .with_context(|| format!("cannot reach group {}", setup.group))?;
+    let shared = agent
+        .share_memory(
+            MemoryShare::new(title, content)
+                .tags(tags.into_iter().filter(|t| !t.trim().is_empty()))
+                .content_type(content_type),
+        )
+        .await;
+    agent.halt().await;
+    let item = shared?;
+    let how = if item.lfs_envelope.is_some() {
+        "through LFS"
+    } else {
+        "inline"
+    };
+    println!("{} ({how})", item.item_id);
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn memory_list(setup: &GroupSetup, json: bool) -> anyhow::Result<ExitCode> {
+    let (_, agent) = read_roster(setup).await?;
+    let items = agent.memory_items();
+    agent.halt().await;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&items)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    if items.is_empty() {
+        println!("no memory items in group {}", setup.group);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "{:<38} {:<16} {:<8} {:<20} TITLE",
+        "ITEM", "AUTHOR", "WHERE", "TAGS"
+    );
+    for i in &items {
+        let place = if i.lfs_envelope.is_some() {
+            "lfs"
+        } else {
+            "inline"
+        };
+        println!(
+            "{:<38} {:<16} {:<8} {:<20} {}",
+            i.item_id,
+            i.author_id,
+            place,
+            i.tags.join(","),
+            i.title
+        );
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -197,6 +356,19 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             } => submit(&setup, to, skill, timeout, text).await,
             Cmd::Join { found, stay } => join(&setup, found, stay).await,
             Cmd::Leave => leave(&setup).await,
+            Cmd::Skills { json } => skills(&setup, json).await,
+            Cmd::Memory {
+                cmd:
+                    MemoryCmd::Share {
+                        title,
+                        tags,
+                        content_type,
+                        file,
+                    },
+            } => memory_share(&setup, title, tags, content_type, file).await,
+            Cmd::Memory {
+                cmd: MemoryCmd::List { json },
+            } => memory_list(&setup, json).await,
         }
     });
     rt.shutdown_timeout(Duration::from_secs(2));

@@ -464,14 +464,13 @@ impl<S: GroupStore, T: Transport> GroupAgent<S, T> {
             Subscription::resume(&t.onboarding, onboarding_start),
         ];
         let mut rest = Vec::new();
-        // Memory items are state: read them all (a durable store resumes).
+        // The manifest and memory items are state: read them all (a durable store resumes).
+        control.push(Subscription::resume(&t.roster, StartAt::Earliest));
         control.push(Subscription::resume(&t.memory_shared, StartAt::Earliest));
         control.push(Subscription::resume(&t.memory_context, StartAt::Earliest));
         if !core.cfg.read_only {
             control.push(Subscription::resume(&t.traces, StartAt::LookBack(window)));
             control.push(Subscription::resume(&t.audit, StartAt::LookBack(window)));
-            // The manifest is state: read it all (a durable store resumes).
-            control.push(Subscription::resume(&t.roster, StartAt::Earliest));
             for topic in [&t.requests, &t.responses, &t.status] {
                 rest.push(Subscription::resume(topic, StartAt::Latest));
             }
@@ -488,8 +487,9 @@ impl<S: GroupStore, T: Transport> GroupAgent<S, T> {
         }
         self.catch_up(&caught_up, Duration::from_secs(30)).await;
         core.sweep().await;
-        if !core.cfg.read_only {
-            // Skills provided before a restart, and those given to the builder.
+        if !core.cfg.read_only && core.handler.is_some() {
+            // Skills provided before a restart, and those given to the builder (only an
+            // agent with a task handler provides skills).
             let mut skills: HashMap<String, StartAt> = core
                 .provided()
                 .into_iter()
@@ -503,6 +503,8 @@ impl<S: GroupStore, T: Transport> GroupAgent<S, T> {
             for (skill, start) in skills {
                 self.provide_skill(&skill, start).await?;
             }
+        }
+        if !core.cfg.read_only {
             self.spawn_loops();
         }
         Ok(())

@@ -336,3 +336,69 @@ fn gated_join_needs_the_secret_and_config_errors_exit_2() {
         text(&out.stderr)
     );
 }
+
+#[test]
+fn skills_submit_by_skill_and_shared_memory_from_the_command_line() {
+    let broker = maybe_skip_kafka!();
+    let g = Group::new(&broker);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let provider = rt.block_on(async {
+        let a = kafclaw_group::GroupAgent::builder(
+            kafclaw_group::KafkaSettings::plaintext(&g.brokers),
+            &g.group,
+            "provider",
+        )
+        .heartbeat_interval(Duration::from_secs(1))
+        .missed_heartbeats(3)
+        .task_handler(|task: kafclaw_group::IncomingTask| async move {
+            Ok(format!("summary of {}", task.content()))
+        })
+        .build()
+        .await
+        .unwrap();
+        a.join().await.unwrap();
+        a.register_skill("summarise").await.unwrap();
+        a
+    });
+    let out = g.kafclaw(&["group", "skills", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let skills: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(skills[0]["name"], "summarise", "{skills}");
+    assert_eq!(skills[0]["live_providers"][0], "provider", "{skills}");
+
+    let out = g.kafclaw(&["group", "submit", "--skill", "summarise", "the report"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("summary of the report"),
+        "{}",
+        text(&out.stdout)
+    );
+    let out = g.kafclaw(&["group", "submit", "--skill", "web.search", "x"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+
+    let file = g.dir.path().join("note.txt");
+    std::fs::write(&file, "remember the milk").unwrap();
+    let out = g.kafclaw(&[
+        "group",
+        "memory",
+        "share",
+        "--title",
+        "groceries",
+        "--tags",
+        "home,todo",
+        file.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("inline"),
+        "{}",
+        text(&out.stdout)
+    );
+    let out = g.kafclaw(&["group", "memory", "list", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let items: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(items[0]["title"], "groceries", "{items}");
+    assert_eq!(items[0]["content"], "remember the milk");
+    assert_eq!(items[0]["tags"], serde_json::json!(["home", "todo"]));
+    rt.block_on(provider.shutdown());
+}
