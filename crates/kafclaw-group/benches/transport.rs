@@ -70,27 +70,6 @@ async fn main() -> anyhow::Result<()> {
     consumer
         .subscribe(Subscription::fresh(&topic_t, StartAt::Latest))
         .await?;
-    let mut lat_t = Vec::with_capacity(iterations);
-    for i in 0..iterations + 50 {
-        let start = Instant::now();
-        let p = transport
-            .produce(&topic_t, OutRecord::keyed(format!("k{i}"), value.clone()))
-            .await?;
-        loop {
-            let got = rx
-                .recv()
-                .await
-                .ok_or_else(|| anyhow::anyhow!("consumer stopped"))?;
-            if got == p.offset {
-                break;
-            }
-        }
-        if i >= 50 {
-            lat_t.push(start.elapsed());
-        }
-    }
-    consumer.shutdown().await;
-
     // --- bare rskafka: produce with a partition client, a second one long-polls
     let client = ClientBuilder::new(vec![brokers.clone()]).build().await?;
     let topic_r = format!("bench-rskafka-{run}");
@@ -126,31 +105,56 @@ async fn main() -> anyhow::Result<()> {
             }
         }
     });
+    // Interleaved round by round, alternating which goes first, so load on the machine
+    // and broker warm-up weigh on both alike.
+    let mut lat_t = Vec::with_capacity(iterations);
     let mut lat_r = Vec::with_capacity(iterations);
     for i in 0..iterations + 50 {
-        let start = Instant::now();
-        let rec = Record {
-            key: Some(format!("k{i}").into_bytes()),
-            value: Some(value.clone()),
-            headers: BTreeMap::new(),
-            timestamp: chrono::Utc::now(),
-        };
-        let offs = producer
-            .produce(vec![rec], Compression::NoCompression)
-            .await?;
-        loop {
-            let got = frx
-                .recv()
-                .await
-                .ok_or_else(|| anyhow::anyhow!("fetcher stopped"))?;
-            if got == offs[0] {
-                break;
+        for which in if i % 2 == 0 { [0, 1] } else { [1, 0] } {
+            let start = Instant::now();
+            if which == 0 {
+                let p = transport
+                    .produce(&topic_t, OutRecord::keyed(format!("k{i}"), value.clone()))
+                    .await?;
+                loop {
+                    let got = rx
+                        .recv()
+                        .await
+                        .ok_or_else(|| anyhow::anyhow!("consumer stopped"))?;
+                    if got == p.offset {
+                        break;
+                    }
+                }
+                if i >= 50 {
+                    lat_t.push(start.elapsed());
+                }
+            } else {
+                let rec = Record {
+                    key: Some(format!("k{i}").into_bytes()),
+                    value: Some(value.clone()),
+                    headers: BTreeMap::new(),
+                    timestamp: chrono::Utc::now(),
+                };
+                let offs = producer
+                    .produce(vec![rec], Compression::NoCompression)
+                    .await?;
+                loop {
+                    let got = frx
+                        .recv()
+                        .await
+                        .ok_or_else(|| anyhow::anyhow!("fetcher stopped"))?;
+                    if got == offs[0] {
+                        break;
+                    }
+                }
+                if i >= 50 {
+                    lat_r.push(start.elapsed());
+                }
             }
         }
-        if i >= 50 {
-            lat_r.push(start.elapsed());
-        }
     }
+    consumer.shutdown().await;
+
     fetch_task.abort();
 
     // --- saturation: many concurrent producers through the transport vs rskafka batches of 100
