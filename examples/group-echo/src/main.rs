@@ -1,9 +1,12 @@
 //! group-echo: the smallest useful KafClaw group agent, built on `kafclaw-group`.
 //!
-//! It joins a group, answers every task it wins with an echo, prints the roster
-//! whenever it changes, and leaves on Ctrl-C. With `--ask TEXT` it instead submits
-//! TEXT as an open task (or `--to AGENT TEXT` to one agent), prints the answer and
-//! exits. Configured like `kafclaw` itself:
+//! It joins a group, provides the skill `echo` (tasks for it are claimed by one
+//! provider), answers every task it wins with an echo, prints the roster whenever it
+//! changes and every shared-memory item it receives (the memory hook), and leaves on
+//! Ctrl-C. With `--ask TEXT` it instead submits TEXT as an open task (`--to AGENT
+//! TEXT` to one agent, `--skill echo TEXT` to the skill's providers), prints the
+//! answer and exits; `--share TITLE TEXT` shares TEXT as a memory item. Configured
+//! like `kafclaw` itself:
 //!
 //! ```text
 //! KAFCLAW_GROUP_KAFKA_BROKERS=127.0.0.1:9092 KAFCLAW_GROUP_GROUP_NAME=demo \
@@ -15,7 +18,7 @@
 use std::time::Duration;
 
 use anyhow::Context as _;
-use kafclaw_group::{GroupAgent, IncomingTask, KafkaSettings, TaskSpec};
+use kafclaw_group::{GroupAgent, IncomingTask, KafkaSettings, MemoryShare, TaskSpec};
 
 fn env_or(key: &str, default: &str) -> String {
     std::env::var(key)
@@ -47,6 +50,20 @@ async fn main() -> anyhow::Result<()> {
             let answer = format!("{me} echoes: {}", task.content());
             async move { Ok(answer) }
         })
+        // Skills given here are registered at build: topics, manifest, subscription.
+        .skills(["echo"])
+        // Whoever indexes memory gets the content with author, tags and provenance.
+        .memory_hook(|m| {
+            println!(
+                "memory from {} on {}@{}: {} [{}] {} bytes",
+                m.author,
+                m.provenance.topic,
+                m.provenance.offset,
+                m.item.title,
+                m.tags.join(","),
+                m.content.len()
+            );
+        })
         .build()
         .await
         .with_context(|| format!("cannot reach group {group} at {brokers}"))?;
@@ -57,9 +74,19 @@ async fn main() -> anyhow::Result<()> {
         .collect::<Vec<_>>()
         .as_slice()
     {
-        ["--ask", text] | ["--to", _, text] => {
+        ["--share", title, text] => {
+            let item = agent
+                .share_memory(MemoryShare::new(*title, *text).tags(["group-echo"]))
+                .await
+                .context("cannot share")?;
+            println!("shared {}", item.item_id);
+            agent.halt().await;
+            return Ok(());
+        }
+        ["--ask", text] | ["--to", _, text] | ["--skill", _, text] => {
             let spec = match args.first().map(String::as_str) {
                 Some("--to") => TaskSpec::to(&args[1], *text),
+                Some("--skill") => TaskSpec::open(*text).skill(&args[1]),
                 _ => TaskSpec::open(*text),
             };
             let response = agent
@@ -74,7 +101,9 @@ async fn main() -> anyhow::Result<()> {
             return Ok(());
         }
         [] => {}
-        _ => anyhow::bail!("usage: group-echo [--ask TEXT | --to AGENT TEXT]"),
+        _ => anyhow::bail!(
+            "usage: group-echo [--ask TEXT | --to AGENT TEXT | --skill NAME TEXT | --share TITLE TEXT]"
+        ),
     }
 
     agent.join().await.context("cannot join")?;
