@@ -617,6 +617,66 @@ impl<S: GroupStore, T: Transport> Core<S, T> {
         self.spawn(async move { core.deliver_memory(item, provenance).await });
     }
 
+    /// A record on a memory topic that is itself an LFS pointer: the real record is
+    /// in object storage. Resolved (spawned) and handled as a memory item when it is
+    /// one; Go's raw content blobs resolve to something else and are skipped.
+    fn on_memory_pointer(
+        self: &Arc<Self>,
+        pointer: kafclaw_envelope::LfsEnvelope,
+        record: &InRecord,
+    ) {
+        if self.memory.hook.is_none() {
+            self.count(|s| s.skipped_records += 1);
+            return;
+        }
+        let core = Arc::clone(self);
+        let provenance = Provenance {
+            topic: record.topic.clone(),
+            partition: record.partition,
+            offset: record.offset,
+            sender: String::new(),
+        };
+        self.spawn(async move {
+            match core.download(&pointer).await {
+                Ok(bytes) => match kafclaw_envelope::decode_record_on(&provenance.topic, &bytes) {
+                    Ok(Decoded::Group { envelope, .. }) => match envelope.message {
+                        // Anything JSON decodes on this topic; an item has an id and a sender.
+                        Message::Memory(item)
+                            if !item.item_id.is_empty() && !envelope.sender_id.is_empty() =>
+                        {
+                            let provenance = Provenance {
+                                sender: envelope.sender_id.clone(),
+                                ..provenance
+                            };
+                            core.on_memory(&item, provenance);
+                        }
+                        _ => core.count(|s| s.skipped_records += 1),
+                    },
+                    _ => {
+                        debug!(key = %pointer.key, "an LFS record on a memory topic that is not a memory item (a Go content blob) skipped");
+                        core.count(|s| s.skipped_records += 1);
+                    }
+                },
+                Err((attempts, reason)) => {
+                    core.count(|s| s.memory_failures += 1);
+                    warn!(key = %pointer.key, attempts, %reason, "an LFS pointer record on a memory topic could not be resolved");
+                    if let Some(hook) = &core.memory.on_error {
+                        hook(MemoryFailure {
+                            item: MemoryItem {
+                                item_id: pointer.key.clone(),
+                                lfs_envelope: Some(pointer),
+                                ..MemoryItem::default()
+                            },
+                            provenance,
+                            attempts,
+                            reason,
+                        });
+                    }
+                }
+            }
+        });
+    }
+
     async fn deliver_memory(self: Arc<Self>, item: MemoryItem, provenance: Provenance) {
         let content = match (&item.content, &item.lfs_envelope) {
             (Some(text), _) => Ok(text.clone().into_bytes()),
@@ -1369,6 +1429,13 @@ impl<S: GroupStore, T: Transport> Core<S, T> {
     ) -> std::result::Result<(), HandlerError> {
         let env = match decoded {
             Decoded::Group { envelope, .. } => *envelope,
+            Decoded::LfsPointer(pointer)
+                if record.topic == self.topics.memory_shared
+                    || record.topic == self.topics.memory_context =>
+            {
+                self.on_memory_pointer(*pointer, record);
+                return Ok(());
+            }
             Decoded::LfsPointer(_) | Decoded::Knowledge(_) | Decoded::Raw(_) => {
                 self.count(|s| s.skipped_records += 1);
                 return Ok(());

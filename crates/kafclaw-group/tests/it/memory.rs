@@ -368,6 +368,46 @@ async fn go_shaped_memory_items_and_blob_records_are_understood() {
     assert_eq!(m.tags, ["go"]);
     // The pointer record is not taken for an item.
     assert_eq!(reader.memory_items().len(), 1);
-    assert!(reader.stats().protocol.skipped_records >= 1);
+    eventually("the blob record resolves to no item and is skipped", || {
+        reader.stats().protocol.skipped_records >= 1
+    })
+    .await;
+
+    // A whole memory envelope stored through the proxy (as its Kafka port does):
+    // the pointer record on the topic is resolved and the item delivered.
+    let item = MemoryItem {
+        item_id: "0193a1b2-0000-7000-8000-000000000001".into(),
+        author_id: "big-agent".into(),
+        title: "via pointer".into(),
+        content: Some("inside the blob".into()),
+        ..MemoryItem::default()
+    };
+    let env = GroupEnvelope::new("big-agent", Message::Memory(item));
+    let pointer = client
+        .produce(
+            &shared,
+            "k",
+            "r",
+            "application/json",
+            env.to_json().unwrap(),
+        )
+        .await
+        .unwrap();
+    t.produce(&shared, raw(serde_json::to_vec(&pointer).unwrap()))
+        .await
+        .unwrap();
+    eventually("the pointed-to item reaches the hook", || {
+        got_titles(&got).contains(&"via pointer".to_owned())
+    })
+    .await;
+    let m = got
+        .lock()
+        .unwrap()
+        .iter()
+        .find(|m| m.item.title == "via pointer")
+        .cloned()
+        .unwrap();
+    assert_eq!(m.text(), "inside the blob");
+    assert_eq!(m.provenance.sender, "big-agent");
     reader.shutdown().await;
 }
