@@ -527,11 +527,7 @@ impl<S: GroupStore, T: Transport> GroupAgent<S, T> {
         let (requests, responses) = crate::skills::topics(&core.cfg.group, &name)?;
         // Provided before the first request can be read, or it would not be claimed.
         let changed = core.provide(&name)?;
-        for topic in [&requests, &responses] {
-            core.transport
-                .ensure_topic(topic, core.cfg.partitions, core.cfg.replication)
-                .await?;
-        }
+        core.ensure_topics(&[&requests, &responses]).await?;
         self.consumer
             .subscribe(Subscription::resume(&requests, start))
             .await?;
@@ -870,11 +866,7 @@ impl<S: GroupStore, T: Transport> GroupAgent<S, T> {
             let core = &self.core;
             let name = crate::skills::skill_name(skill)?;
             let (requests, responses) = crate::skills::topics(&core.cfg.group, &name)?;
-            for topic in [&requests, &responses] {
-                core.transport
-                    .ensure_topic(topic, core.cfg.partitions, core.cfg.replication)
-                    .await?;
-            }
+            core.ensure_topics(&[&requests, &responses]).await?;
             self.consumer
                 .subscribe(Subscription::resume(&responses, StartAt::Latest))
                 .await?;

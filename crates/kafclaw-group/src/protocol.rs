@@ -187,6 +187,8 @@ struct State {
     skill_tasks: HashMap<String, (String, Instant)>,
     /// Memory items received, by item id.
     memory: HashMap<String, MemoryItem>,
+    /// Skill topics this agent created or found already (no second admin call).
+    ensured: HashSet<String>,
 }
 
 /// The shared core of one agent.
@@ -261,6 +263,7 @@ impl<S: GroupStore, T: Transport> Core<S, T> {
                 provided,
                 skill_tasks: HashMap::new(),
                 memory: HashMap::new(),
+                ensured: HashSet::new(),
             }),
             roster_tx,
             handler,
@@ -380,6 +383,20 @@ impl<S: GroupStore, T: Transport> Core<S, T> {
             st.manifest.updated_by = me;
         }
         (was, st.manifest.clone())
+    }
+
+    /// Creates the topics unless this agent did so before.
+    pub async fn ensure_topics(&self, topics: &[&String]) -> Result<()> {
+        for topic in topics {
+            if lock(&self.state).ensured.contains(*topic) {
+                continue;
+            }
+            self.transport
+                .ensure_topic(topic, self.cfg.partitions, self.cfg.replication)
+                .await?;
+            lock(&self.state).ensured.insert((*topic).clone());
+        }
+        Ok(())
     }
 
     /// Publishes the whole manifest to `control.roster` (key: the group name).
