@@ -4,7 +4,10 @@
 //! that expires silent members, onboards newcomers (open, or gated by a challenge
 //! answered with the group secret), submits tasks and awaits their responses, runs
 //! the tasks it is given or wins by claim, enforces delegation depth and deadlines as
-//! a receiver, and publishes and stores trace spans and audit events. The protocol is
+//! a receiver, and publishes and stores trace spans and audit events. It registers
+//! skills (per-skill topics, a topic manifest merged entry by entry, one provider
+//! claims each skill task) and shares memory items, inline or through the KafScale
+//! LFS proxy ([`LfsClient`]), handing received content to a hook. The protocol is
 //! a compatible superset of the Go KafClaw wire format (docs/group-protocol.md).
 //!
 //! Underneath is the transport: a [`Transport`] trait with an rskafka implementation
