@@ -10,7 +10,7 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::{QueryBuilder, Sqlite};
 
 use crate::error::db;
-use crate::row::{RowReader, json_text, ms, now, page, require};
+use crate::row::{RowReader, fetch_page, json_text, ms, now, require};
 use crate::{Error, Result, Timeline};
 
 /// State of an approval request.
@@ -252,16 +252,14 @@ impl Timeline {
         if let Some(v) = &filter.trace_id {
             qb.push(" AND trace_id = ").push_bind(v.clone());
         }
-        let (limit, offset) = page(filter.limit, filter.offset);
-        qb.push(" ORDER BY requested_at DESC, approval_id LIMIT ")
-            .push_bind(limit)
-            .push(" OFFSET ")
-            .push_bind(offset);
-        let rows = qb
-            .build()
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db("listing approval requests"))?;
-        rows.iter().map(approval_from_row).collect()
+        fetch_page(
+            &self.pool,
+            qb,
+            "requested_at DESC, approval_id",
+            (filter.limit, filter.offset),
+            "listing approval requests",
+            approval_from_row,
+        )
+        .await
     }
 }

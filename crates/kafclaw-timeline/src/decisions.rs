@@ -9,7 +9,7 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::{QueryBuilder, Sqlite};
 
 use crate::error::db;
-use crate::row::{RowReader, ms, now, page};
+use crate::row::{RowReader, fetch_page, ms, now};
 use crate::{Result, Timeline};
 
 /// A stored policy decision.
@@ -121,17 +121,15 @@ impl Timeline {
         if let Some(v) = filter.outcome {
             qb.push(" AND outcome = ").push_bind(v.as_str());
         }
-        let (limit, offset) = page(filter.limit, filter.offset);
-        qb.push(" ORDER BY created_at DESC, id DESC LIMIT ")
-            .push_bind(limit)
-            .push(" OFFSET ")
-            .push_bind(offset);
-        let rows = qb
-            .build()
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db("listing policy decisions"))?;
-        rows.iter().map(decision_from_row).collect()
+        fetch_page(
+            &self.pool,
+            qb,
+            "created_at DESC, id DESC",
+            (filter.limit, filter.offset),
+            "listing policy decisions",
+            decision_from_row,
+        )
+        .await
     }
 }
 

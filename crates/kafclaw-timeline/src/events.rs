@@ -6,7 +6,7 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 
 use crate::error::db;
-use crate::row::{MAX_LIMIT, RowReader, json_text, ms, now, page, require};
+use crate::row::{MAX_LIMIT, RowReader, fetch_page, json_text, ms, now, require};
 use crate::{Result, Timeline};
 
 /// An event to append.
@@ -156,17 +156,15 @@ impl Timeline {
         if let Some(v) = filter.until {
             qb.push(" AND created_at < ").push_bind(ms(v));
         }
-        let (limit, offset) = page(filter.limit, filter.offset);
-        qb.push(" ORDER BY created_at DESC, id DESC LIMIT ")
-            .push_bind(limit)
-            .push(" OFFSET ")
-            .push_bind(offset);
-        let rows = qb
-            .build()
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db("listing events"))?;
-        rows.iter().map(event_from_row).collect()
+        fetch_page(
+            &self.pool,
+            qb,
+            "created_at DESC, id DESC",
+            (filter.limit, filter.offset),
+            "listing events",
+            event_from_row,
+        )
+        .await
     }
 
     /// All events of one trace in time order (at most 1000).

@@ -7,7 +7,7 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 
 use crate::error::db;
-use crate::row::{MAX_LIMIT, RowReader, json_text, ms, now, page, require};
+use crate::row::{MAX_LIMIT, RowReader, fetch_page, json_text, ms, now, page, require};
 use crate::{Error, Result, Timeline};
 
 // ---------------------------------------------------------------- roster
@@ -739,17 +739,15 @@ impl Timeline {
         if let Some(v) = &filter.source_agent_id {
             qb.push(" AND source_agent_id = ").push_bind(v.clone());
         }
-        let (limit, offset) = page(filter.limit, filter.offset);
-        qb.push(" ORDER BY COALESCE(started_at, created_at), id LIMIT ")
-            .push_bind(limit)
-            .push(" OFFSET ")
-            .push_bind(offset);
-        let rows = qb
-            .build()
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db("listing group trace spans"))?;
-        rows.iter().map(span_from_row).collect()
+        fetch_page(
+            &self.pool,
+            qb,
+            "COALESCE(started_at, created_at), id",
+            (filter.limit, filter.offset),
+            "listing group trace spans",
+            span_from_row,
+        )
+        .await
     }
 
     /// Stores a group audit record; returns false if one with that event id exists.
@@ -774,17 +772,15 @@ impl Timeline {
         if let Some(v) = &filter.trace_id {
             qb.push(" AND trace_id = ").push_bind(v.clone());
         }
-        let (limit, offset) = page(filter.limit, filter.offset);
-        qb.push(" ORDER BY created_at DESC, id DESC LIMIT ")
-            .push_bind(limit)
-            .push(" OFFSET ")
-            .push_bind(offset);
-        let rows = qb
-            .build()
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db("listing group audit records"))?;
-        rows.iter().map(audit_from_row).collect()
+        fetch_page(
+            &self.pool,
+            qb,
+            "created_at DESC, id DESC",
+            (filter.limit, filter.offset),
+            "listing group audit records",
+            audit_from_row,
+        )
+        .await
     }
 
     /// Stores a delegation event; returns its row id.

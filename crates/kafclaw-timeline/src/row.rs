@@ -34,6 +34,31 @@ pub(crate) fn page(limit: Option<u32>, offset: u32) -> (i64, i64) {
     (i64::from(limit), i64::from(offset))
 }
 
+/// Finishes a filtered list query: orders it, applies the page (default and maximum
+/// limit), runs it and converts the rows.
+pub(crate) async fn fetch_page<T>(
+    pool: &sqlx::SqlitePool,
+    mut qb: sqlx::QueryBuilder<Sqlite>,
+    order_by: &str,
+    (limit, offset): (Option<u32>, u32),
+    op: &'static str,
+    from_row: fn(&SqliteRow) -> Result<T>,
+) -> Result<Vec<T>> {
+    let (limit, offset) = page(limit, offset);
+    qb.push(" ORDER BY ")
+        .push(order_by)
+        .push(" LIMIT ")
+        .push_bind(limit)
+        .push(" OFFSET ")
+        .push_bind(offset);
+    let rows = qb
+        .build()
+        .fetch_all(pool)
+        .await
+        .map_err(crate::error::db(op))?;
+    rows.iter().map(from_row).collect()
+}
+
 pub(crate) fn u64_to_i64(field: &'static str, v: u64) -> Result<i64> {
     i64::try_from(v).map_err(|_| Error::InvalidInput {
         field,

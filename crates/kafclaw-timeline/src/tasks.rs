@@ -11,7 +11,7 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 
 use crate::error::db;
-use crate::row::{RowReader, json_text, ms, now, page, require};
+use crate::row::{RowReader, fetch_page, json_text, ms, now, require};
 use crate::{Error, Result, Timeline};
 
 /// Where a task is in its life.
@@ -480,17 +480,15 @@ impl Timeline {
         if let Some(d) = filter.delivery_status {
             qb.push(" AND delivery_status = ").push_bind(d.as_str());
         }
-        let (limit, offset) = page(filter.limit, filter.offset);
-        qb.push(" ORDER BY created_at DESC, id DESC LIMIT ")
-            .push_bind(limit)
-            .push(" OFFSET ")
-            .push_bind(offset);
-        let rows = qb
-            .build()
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db("listing tasks"))?;
-        rows.iter().map(task_from_row).collect()
+        fetch_page(
+            &self.pool,
+            qb,
+            "created_at DESC, id DESC",
+            (filter.limit, filter.offset),
+            "listing tasks",
+            task_from_row,
+        )
+        .await
     }
 
     /// Counts tasks per status.
