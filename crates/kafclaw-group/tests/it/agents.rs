@@ -1,10 +1,11 @@
 //! Helpers for the group-protocol tests: agents with short intervals on the test broker.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use kafclaw_group::{
-    GroupAgent, GroupAgentBuilder, KafkaSettings, KafkaTransport, Member, MemoryOffsetStore,
+    GroupAgent, GroupAgentBuilder, IncomingTask, KafkaSettings, KafkaTransport, Member,
+    MemoryOffsetStore,
 };
 use kafclaw_testkit::TestBroker;
 
@@ -116,4 +117,25 @@ pub fn slow_builder(
     id: &str,
 ) -> GroupAgentBuilder<MemoryOffsetStore, KafkaTransport> {
     builder(broker, group, id).heartbeat_interval(Duration::from_secs(2))
+}
+
+/// Which agent ran which task (agent id, task id).
+pub type Log = Arc<Mutex<Vec<(String, String)>>>;
+
+/// A task handler that logs the task and answers "<me> did <content>".
+pub fn worker(
+    log: &Log,
+    me: &'static str,
+) -> impl Fn(IncomingTask) -> futures::future::BoxFuture<'static, Result<String, String>>
++ Send
++ Sync
++ 'static {
+    let log = Arc::clone(log);
+    move |task: IncomingTask| {
+        log.lock()
+            .unwrap()
+            .push((me.to_owned(), task.task_id().to_owned()));
+        let answer = format!("{me} did {}", task.content());
+        Box::pin(async move { Ok(answer) })
+    }
 }

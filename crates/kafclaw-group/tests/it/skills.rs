@@ -4,35 +4,16 @@
 //! kept in every manifest; and skill messages shaped like a Go agent's are understood.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use kafclaw_envelope::{
     GroupEnvelope, GroupName, GroupTopic, Message, SkillName, TaskRequest, Timestamp, TopicManifest,
 };
-use kafclaw_group::{IncomingTask, OutRecord, TaskSpec, Transport};
+use kafclaw_group::{OutRecord, TaskSpec, Transport};
 use kafclaw_testkit::{maybe_skip_kafka, random_group_name};
 use kafclaw_timeline::{Timeline, TimelineOptions};
 
-use crate::agents::{builder, eventually, ids, read_topic, transport};
-
-type Log = Arc<Mutex<Vec<(String, String)>>>;
-
-fn worker(
-    log: &Log,
-    me: &'static str,
-) -> impl Fn(IncomingTask) -> futures::future::BoxFuture<'static, Result<String, String>>
-+ Send
-+ Sync
-+ 'static {
-    let log = Arc::clone(log);
-    move |task: IncomingTask| {
-        log.lock()
-            .unwrap()
-            .push((me.to_owned(), task.task_id().to_owned()));
-        let answer = format!("{me} did {}", task.content());
-        Box::pin(async move { Ok(answer) })
-    }
-}
+use crate::agents::{Log, builder, eventually, ids, read_topic, transport, worker};
 
 fn skill_names<S: kafclaw_group::GroupStore>(a: &kafclaw_group::GroupAgent<S>) -> Vec<String> {
     a.skills().into_iter().map(|s| s.name).collect()

@@ -4,7 +4,7 @@
 //! deadlines enforced by the receiver, and the delegation chain in the timeline.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use kafclaw_envelope::{
@@ -18,27 +18,8 @@ use kafclaw_group::{
 use kafclaw_testkit::{maybe_skip_kafka, random_group_name};
 use kafclaw_timeline::{Timeline, TimelineOptions};
 
-use crate::agents::{builder, eventually, eventually_async, ids, transport};
+use crate::agents::{Log, builder, eventually, eventually_async, ids, transport, worker};
 use crate::support::Recorder;
-
-type Log = Arc<Mutex<Vec<(String, String)>>>;
-
-fn worker(
-    log: &Log,
-    me: &'static str,
-) -> impl Fn(IncomingTask) -> futures::future::BoxFuture<'static, Result<String, String>>
-+ Send
-+ Sync
-+ 'static {
-    let log = Arc::clone(log);
-    move |task: IncomingTask| {
-        log.lock()
-            .unwrap()
-            .push((me.to_owned(), task.task_id().to_owned()));
-        let answer = format!("{me} did {}", task.content());
-        Box::pin(async move { Ok(answer) })
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn fifty_open_tasks_are_each_done_by_exactly_one_of_three_agents() {
