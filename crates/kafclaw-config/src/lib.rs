@@ -47,7 +47,7 @@ pub use keys::{MASK, canonical_key, lookup_key, mask_secrets};
 pub use load::{LoadedConfig, Paths, Warning, config_file_path};
 pub use model::{
     AgentCascade, AgentDefaults, AgentEntry, AgentModel, AgentSubagents, AgentsConfig,
-    ChannelsConfig, ClassLimits, Config, ContentClassificationConfig, DiscordConfig,
+    ChannelsConfig, ClassLimits, CommandSkill, Config, ContentClassificationConfig, DiscordConfig,
     EmbeddingConfig, Er1Config, ExecToolConfig, FeishuConfig, FinOpsConfig, GatewayConfig,
     GroupConfig, GuardCategory, KafgraphConfig, KnowledgeConfig, KnowledgePublish, KnowledgeTopics,
     KnowledgeVoting, LocalWhisperConfig, MemoryConfig, MemorySearchConfig, ModelConfig,

@@ -878,6 +878,29 @@ pub struct GroupConfig {
     pub skills: Vec<String>,
     /// Shared memory items up to this size travel inline; larger ones through LFS.
     pub inline_memory_max_bytes: u64,
+    /// Skills served by a command instead of the model: skill name → command. The task's
+    /// text goes to the command's standard input and its standard output is the answer.
+    /// A command skill is offered to the group like the names in `skills`.
+    pub command_skills: BTreeMap<String, CommandSkill>,
+}
+
+/// A skill served by running a program (no model), in the same sandbox as `exec`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+pub struct CommandSkill {
+    /// Program and arguments (no shell). The program must be allowed by `tools.exec`.
+    pub argv: Vec<String>,
+    /// Kill the command after this many seconds.
+    pub timeout_secs: u64,
+}
+
+impl Default for CommandSkill {
+    fn default() -> Self {
+        Self {
+            argv: Vec::new(),
+            timeout_secs: 60,
+        }
+    }
 }
 
 impl Default for GroupConfig {
@@ -909,6 +932,7 @@ impl Default for GroupConfig {
             default_task_timeout_secs: 300,
             skills: Vec::new(),
             inline_memory_max_bytes: 65_536,
+            command_skills: BTreeMap::new(),
         }
     }
 }

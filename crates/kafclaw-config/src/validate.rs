@@ -158,6 +158,18 @@ impl Config {
             }
             name_chars(&key, skill, false)?;
         }
+        for (skill, cmd) in &k.command_skills {
+            let key = format!("group.commandSkills.{skill}");
+            name_chars(&key, skill, false)?;
+            match cmd.argv.first() {
+                None => return Err(invalid(&format!("{key}.argv"), "must name a program")),
+                Some(program) if program.is_empty() => {
+                    return Err(invalid(&format!("{key}.argv.0"), "must not be empty"));
+                }
+                Some(_) => {}
+            }
+            at_least(&format!("{key}.timeoutSecs"), cmd.timeout_secs, 1)?;
+        }
         http_url("group.lfsProxyUrl", &k.lfs_proxy_url)?;
         at_least("group.pollIntervalMs", k.poll_interval_ms, 1)?;
         at_least("group.heartbeatIntervalSecs", k.heartbeat_interval_secs, 1)?;
@@ -450,6 +462,24 @@ mod tests {
         let mut c = Config::default();
         c.group.onboard_mode = "closed".into();
         assert_eq!(key_of(&c), "group.onboardMode");
+
+        let mut c = Config::default();
+        c.group.command_skills.insert(
+            "echo".into(),
+            crate::CommandSkill {
+                argv: vec![],
+                timeout_secs: 5,
+            },
+        );
+        assert_eq!(key_of(&c), "group.commandSkills.echo.argv");
+        c.group.command_skills.insert(
+            "echo".into(),
+            crate::CommandSkill {
+                argv: vec!["cat".into()],
+                timeout_secs: 0,
+            },
+        );
+        assert_eq!(key_of(&c), "group.commandSkills.echo.timeoutSecs");
 
         let mut c = Config::default();
         c.orchestrator.role = "boss".into();
