@@ -27,4 +27,4 @@ mod server;
 pub use auth::AuthToken;
 pub use error::{Error, Result};
 pub use options::{GatewayOptions, Mode};
-pub use server::{Gateway, Listener, Route, routes};
+pub use server::{Gateway, GroupHandle, Listener, Route, routes};

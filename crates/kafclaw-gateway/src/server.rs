@@ -65,7 +65,13 @@ pub(crate) struct App {
     pub(crate) started_at: chrono::DateTime<chrono::Utc>,
     /// Becomes true once the agent has shut down (waiting chats then answer).
     pub(crate) agent_stopped: watch::Receiver<bool>,
+    /// The agent's group membership (modes group, full, headless), once attached.
+    pub(crate) group: std::sync::OnceLock<GroupHandle>,
 }
+
+/// The group agent the gateway serves `/api/v1/group/*` from: it persists into the same
+/// timeline as the agent.
+pub type GroupHandle = Arc<kafclaw_group::GroupAgent<Timeline>>;
 
 type Make = fn() -> MethodRouter<Arc<App>>;
 
@@ -230,10 +236,20 @@ impl Gateway {
                 started: Instant::now(),
                 started_at: chrono::Utc::now(),
                 agent_stopped: rx,
+                group: std::sync::OnceLock::new(),
             }),
             agent_stopped: tx,
             origins,
         })
+    }
+
+    /// Attaches the agent's group membership: the group API answers from it and
+    /// `/api/v1/status` reports the group as wired. Call before [`Gateway::serve`]; a
+    /// second call is ignored.
+    pub fn with_group(self, group: GroupHandle) -> Gateway {
+        // Ignoring the error keeps the first attached group (documented above).
+        let _ = self.app.group.set(group);
+        self
     }
 
     /// Address of the API listener (`POST /chat`).
