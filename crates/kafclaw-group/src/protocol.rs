@@ -147,7 +147,8 @@ struct Pending {
 
 #[derive(Default)]
 struct Claim {
-    request: Option<TaskRequest>,
+    /// The request and the W3C traceparent of its envelope.
+    request: Option<(TaskRequest, Option<String>)>,
     winner: Option<String>,
     claimed_by_me: bool,
     at: Option<Instant>,
@@ -1168,6 +1169,10 @@ impl<S: GroupStore, T: Transport> Core<S, T> {
                 GroupEnvelope::new(&self.cfg.agent_id, Message::Request(req)),
             ),
         };
+        let env = match &spec.traceparent {
+            Some(tp) => env.with_trace_context(tp.clone(), None),
+            None => env,
+        };
         if let Err(e) = self.publish(&topic, &task_id, &env).await {
             lock(&self.state).pending.remove(&task_id);
             return Err(e);
@@ -1237,14 +1242,14 @@ impl<S: GroupStore, T: Transport> Core<S, T> {
     }
 
     /// A request arrived; returns whether a claim must be published.
-    fn on_request(self: &Arc<Self>, req: TaskRequest) {
+    fn on_request(self: &Arc<Self>, req: TaskRequest, traceparent: Option<String>) {
         let me = self.cfg.agent_id.as_str();
         if req.requester_id == me || self.cfg.read_only || !self.capable(&req) {
             return;
         }
         match req.target_id.as_deref().filter(|t| !t.is_empty()) {
             Some(target) if target != me => {}
-            Some(_) => self.start_run(req, true),
+            Some(_) => self.start_run(req, traceparent, true),
             None => {
                 let mut st = lock(&self.state);
                 let claim = st.claims.entry(req.task_id.clone()).or_default();
@@ -1252,13 +1257,13 @@ impl<S: GroupStore, T: Transport> Core<S, T> {
                 match claim.winner.clone() {
                     Some(w) if w == me => {
                         drop(st);
-                        self.start_run(req, false);
+                        self.start_run(req, traceparent, false);
                     }
                     Some(_) => {}
                     None => {
                         let first = !claim.claimed_by_me;
                         claim.claimed_by_me = true;
-                        claim.request = Some(req.clone());
+                        claim.request = Some((req.clone(), traceparent));
                         if first {
                             st.stats.claims_sent += 1;
                             drop(st);
@@ -1296,12 +1301,12 @@ impl<S: GroupStore, T: Transport> Core<S, T> {
         }
         self.on_progress(&mut st, status, winner.as_deref());
         drop(st);
-        if let Some(req) = run {
-            self.start_run(req, false);
+        if let Some((req, traceparent)) = run {
+            self.start_run(req, traceparent, false);
         }
     }
 
-    fn start_run(self: &Arc<Self>, req: TaskRequest, targeted: bool) {
+    fn start_run(self: &Arc<Self>, req: TaskRequest, traceparent: Option<String>, targeted: bool) {
         {
             let mut st = lock(&self.state);
             if st.running.contains_key(&req.task_id) {
@@ -1310,10 +1315,10 @@ impl<S: GroupStore, T: Transport> Core<S, T> {
             st.running.insert(req.task_id.clone(), Instant::now());
         }
         let core = Arc::clone(self);
-        self.spawn(async move { core.run(req, targeted).await });
+        self.spawn(async move { core.run(req, traceparent, targeted).await });
     }
 
-    async fn run(self: Arc<Self>, req: TaskRequest, targeted: bool) {
+    async fn run(self: Arc<Self>, req: TaskRequest, traceparent: Option<String>, targeted: bool) {
         let Some(handler) = self.handler.clone() else {
             return;
         };
@@ -1344,6 +1349,7 @@ impl<S: GroupStore, T: Transport> Core<S, T> {
             let task = IncomingTask {
                 request: req.clone(),
                 deadline,
+                traceparent: traceparent.clone(),
                 delegator: Arc::new(CoreDelegator(Arc::clone(&self))) as Arc<dyn Delegator>,
             };
             let fut = handler.handle(task);
@@ -1550,7 +1556,7 @@ impl<S: GroupStore, T: Transport> Core<S, T> {
                 .await
                 .map_err(store_failed)?;
                 if sender != me {
-                    self.on_request(req.clone());
+                    self.on_request(req.clone(), env.traceparent.clone());
                 }
             }
             Message::Response(resp) if topic == self.topics.responses => {
@@ -1639,7 +1645,7 @@ impl<S: GroupStore, T: Transport> Core<S, T> {
                     lock(&self.state)
                         .skill_tasks
                         .insert(req.task_id.clone(), (skill.to_owned(), Instant::now()));
-                    self.on_request(req);
+                    self.on_request(req, env.traceparent.clone());
                 }
             }
             Message::SkillResponse(resp) | Message::Response(resp)

@@ -23,6 +23,7 @@ pub struct TaskSpec {
     pub(crate) skill: Option<String>,
     pub(crate) timeout: Option<Duration>,
     pub(crate) deadline: Option<DateTime<Utc>>,
+    pub(crate) traceparent: Option<String>,
 }
 
 impl TaskSpec {
@@ -35,6 +36,7 @@ impl TaskSpec {
             skill: None,
             timeout: None,
             deadline: None,
+            traceparent: None,
         }
     }
 
@@ -67,6 +69,13 @@ impl TaskSpec {
     /// The deadline that travels with the task; a receiver rejects it once passed.
     pub fn deadline(mut self, deadline: DateTime<Utc>) -> Self {
         self.deadline = Some(deadline);
+        self
+    }
+
+    /// The W3C `traceparent` that travels in the request's envelope, so the worker's
+    /// spans continue the requester's trace.
+    pub fn traceparent(mut self, traceparent: impl Into<String>) -> Self {
+        self.traceparent = Some(traceparent.into());
         self
     }
 }
@@ -103,6 +112,7 @@ pub(crate) trait Delegator: Send + Sync + 'static {
 pub struct IncomingTask {
     pub(crate) request: TaskRequest,
     pub(crate) deadline: Option<DateTime<Utc>>,
+    pub(crate) traceparent: Option<String>,
     pub(crate) delegator: Arc<dyn Delegator>,
 }
 
@@ -152,6 +162,11 @@ impl IncomingTask {
     /// The deadline, if the task has one.
     pub fn deadline(&self) -> Option<DateTime<Utc>> {
         self.deadline
+    }
+
+    /// The W3C `traceparent` of the request's envelope, when the requester sent one.
+    pub fn traceparent(&self) -> Option<&str> {
+        self.traceparent.as_deref()
     }
 
     /// The request as it came over the wire.
