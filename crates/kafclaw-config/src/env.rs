@@ -443,6 +443,14 @@ pub(crate) const BINDINGS: &[EnvBinding] = &[
     bind("KAFCLAW_ORCHESTRATOR_ZONE_ID", "orchestrator.zoneId"),
     bind("KAFCLAW_ORCHESTRATOR_PARENT_ID", "orchestrator.parentId"),
     bind("KAFCLAW_ORCHESTRATOR_ENDPOINT", "orchestrator.endpoint"),
+    bind(
+        "KAFCLAW_ORCHESTRATOR_DISCOVERY_INTERVAL_SECS",
+        "orchestrator.discoveryIntervalSecs",
+    ),
+    bind(
+        "KAFCLAW_ORCHESTRATOR_TRUSTED_ORCHESTRATORS",
+        "orchestrator.trustedOrchestrators",
+    ),
     // scheduler
     bind("KAFCLAW_SCHEDULER_ENABLED", "scheduler.enabled"),
     bind("KAFCLAW_SCHEDULER_TICK_INTERVAL", "scheduler.tickInterval"),

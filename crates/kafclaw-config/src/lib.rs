@@ -56,7 +56,7 @@ pub use model::{
     ProviderConfig, ProvidersConfig, RateLimitConfig, SaslMechanism, SchedulerConfig,
     SecurityProtocol, SensitivityLevel, SkillEntry, SkillLinkPolicy, SkillsConfig, SlackAccount,
     SlackConfig, SubagentToolPolicy, SubagentsConfig, TeamsAccount, TeamsConfig, TelegramConfig,
-    ToolsConfig, WebFetchConfig, WebSearchConfig, WebToolConfig, WhatsAppConfig,
+    ToolsConfig, WebFetchConfig, WebSearchConfig, WebToolConfig, WhatsAppConfig, ZoneConfig,
 };
 pub use reference::reference_markdown;
 pub use types::{HumanDuration, Secret};

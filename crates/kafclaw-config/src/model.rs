@@ -1058,6 +1058,15 @@ pub struct OrchestratorConfig {
     pub parent_id: String,
     /// This agent's reachable API endpoint.
     pub endpoint: String,
+    /// Discovery is published at start and then every this many seconds; a node silent
+    /// for three intervals is shown as stale.
+    pub discovery_interval_secs: u64,
+    /// Agent ids accepted in the `orchestrator` role besides our configured parent; any
+    /// other agent claiming that role is recorded as a worker.
+    pub trusted_orchestrators: Vec<String>,
+    /// Zones this agent owns: zone id → definition. The owner's definition (with its
+    /// `allowedIds`, the members) is the only one other agents accept.
+    pub zones: BTreeMap<String, ZoneConfig>,
 }
 
 impl Default for OrchestratorConfig {
@@ -1068,6 +1077,31 @@ impl Default for OrchestratorConfig {
             zone_id: String::new(),
             parent_id: String::new(),
             endpoint: String::new(),
+            discovery_interval_secs: 30,
+            trusted_orchestrators: Vec::new(),
+            zones: BTreeMap::new(),
+        }
+    }
+}
+
+/// A zone owned by this agent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+pub struct ZoneConfig {
+    /// Display name (the zone id when empty).
+    pub name: String,
+    /// public, shared or private. Private zones get their own task topics.
+    pub visibility: String,
+    /// The zone's members besides the owner.
+    pub allowed_ids: Vec<String>,
+}
+
+impl Default for ZoneConfig {
+    fn default() -> Self {
+        Self {
+            name: String::new(),
+            visibility: "shared".to_owned(),
+            allowed_ids: Vec::new(),
         }
     }
 }

@@ -209,6 +209,46 @@ impl Config {
             true,
         )?;
         http_url("orchestrator.endpoint", &o.endpoint)?;
+        at_least(
+            "orchestrator.discoveryIntervalSecs",
+            o.discovery_interval_secs,
+            1,
+        )?;
+        for (i, id) in o.trusted_orchestrators.iter().enumerate() {
+            if id.is_empty() {
+                return Err(invalid(
+                    &format!("orchestrator.trustedOrchestrators.{i}"),
+                    "must not be empty",
+                ));
+            }
+        }
+        if !o.zone_id.is_empty() {
+            name_chars("orchestrator.zoneId", &o.zone_id, false)?;
+        }
+        for (zone, z) in &o.zones {
+            let key = format!("orchestrator.zones.{zone}");
+            name_chars(&key, zone, false)?;
+            if zone == "public" {
+                return Err(invalid(
+                    &key,
+                    "\"public\" is built in and cannot be defined",
+                ));
+            }
+            one_of(
+                &format!("{key}.visibility"),
+                &z.visibility,
+                &["public", "shared", "private"],
+                false,
+            )?;
+            for (i, id) in z.allowed_ids.iter().enumerate() {
+                if id.is_empty() {
+                    return Err(invalid(
+                        &format!("{key}.allowedIds.{i}"),
+                        "must not be empty",
+                    ));
+                }
+            }
+        }
 
         let p = &self.policy;
         for (class, limits) in [
@@ -441,6 +481,29 @@ mod tests {
         let mut c = Config::default();
         c.gateway.dashboard_port = c.gateway.port;
         assert_eq!(key_of(&c), "gateway.dashboardPort");
+
+        let mut c = Config::default();
+        c.orchestrator.discovery_interval_secs = 0;
+        assert_eq!(key_of(&c), "orchestrator.discoveryIntervalSecs");
+        let mut c = Config::default();
+        c.orchestrator.zone_id = "a.b".into();
+        assert_eq!(key_of(&c), "orchestrator.zoneId");
+        let mut c = Config::default();
+        let mut zone = crate::ZoneConfig::default();
+        c.orchestrator.zones.insert("red".into(), zone.clone());
+        c.validate().unwrap();
+        zone.visibility = "secret".into();
+        c.orchestrator.zones.insert("red".into(), zone.clone());
+        assert_eq!(key_of(&c), "orchestrator.zones.red.visibility");
+        zone.visibility = "private".into();
+        zone.allowed_ids = vec![String::new()];
+        c.orchestrator.zones.insert("red".into(), zone.clone());
+        assert_eq!(key_of(&c), "orchestrator.zones.red.allowedIds.0");
+        let mut c = Config::default();
+        c.orchestrator
+            .zones
+            .insert("public".into(), crate::ZoneConfig::default());
+        assert_eq!(key_of(&c), "orchestrator.zones.public");
 
         let mut c = Config::default();
         c.group.kafka_security_protocol = "TLS".into();
