@@ -848,3 +848,125 @@ impl Timeline {
         Ok(done.rows_affected() > 0)
     }
 }
+
+// ---------------------------------------------------------------- delegation listing
+
+/// Which delegation events to list (every field narrows the result).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DelegationFilter {
+    /// Only events of this task.
+    pub task_id: Option<String>,
+    /// Only events of this trace.
+    pub trace_id: Option<String>,
+    /// Only events sent by this agent.
+    pub sender_id: Option<String>,
+    /// Only events addressed to this agent.
+    pub receiver_id: Option<String>,
+    /// Only this event type (`request`, `accepted`, `completed`, `failed`, `rejected`, ...).
+    pub event_type: Option<String>,
+    /// Page size (default 100, capped at 1000).
+    pub limit: Option<u32>,
+    /// Rows to skip.
+    pub offset: u32,
+}
+
+impl Timeline {
+    /// Delegation events matching the filter, newest first.
+    pub async fn list_delegations(
+        &self,
+        filter: &DelegationFilter,
+    ) -> Result<Vec<DelegationEvent>> {
+        let mut qb = QueryBuilder::<Sqlite>::new("SELECT * FROM delegation_events WHERE 1 = 1");
+        for (column, value) in [
+            ("task_id", &filter.task_id),
+            ("trace_id", &filter.trace_id),
+            ("sender_id", &filter.sender_id),
+            ("receiver_id", &filter.receiver_id),
+            ("event_type", &filter.event_type),
+        ] {
+            if let Some(v) = value {
+                qb.push(format_args!(" AND {column} = "))
+                    .push_bind(v.clone());
+            }
+        }
+        fetch_page(
+            &self.pool,
+            qb,
+            "created_at DESC, id DESC",
+            (filter.limit, filter.offset),
+            "listing delegation events",
+            delegation_from_row,
+        )
+        .await
+    }
+}
+
+#[cfg(test)]
+mod delegation_listing_tests {
+    use super::*;
+    use crate::TimelineOptions;
+
+    fn event(task: &str, kind: &str, sender: &str, trace: &str) -> NewDelegation {
+        NewDelegation {
+            task_id: task.into(),
+            event_type: kind.into(),
+            sender_id: sender.into(),
+            receiver_id: Some("agent-b".into()),
+            summary: format!("{kind} of {task}"),
+            trace_id: Some(trace.into()),
+            ..NewDelegation::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn delegations_are_filtered_and_paged_newest_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let tl = Timeline::open(TimelineOptions::new(dir.path().join("t.db")))
+            .await
+            .unwrap();
+        tl.record_delegation(event("t1", "request", "agent-a", "tr1"))
+            .await
+            .unwrap();
+        tl.record_delegation(event("t1", "completed", "agent-b", "tr1"))
+            .await
+            .unwrap();
+        tl.record_delegation(event("t2", "request", "agent-c", "tr2"))
+            .await
+            .unwrap();
+        let all = tl
+            .list_delegations(&DelegationFilter::default())
+            .await
+            .unwrap();
+        assert_eq!(all.len(), 3);
+        assert_eq!(all[0].task_id, "t2", "newest first");
+        let t1 = tl
+            .list_delegations(&DelegationFilter {
+                task_id: Some("t1".into()),
+                ..DelegationFilter::default()
+            })
+            .await
+            .unwrap();
+        let kinds: Vec<&str> = t1.iter().map(|e| e.event_type.as_str()).collect();
+        assert_eq!(kinds, ["completed", "request"]);
+        let by_sender = tl
+            .list_delegations(&DelegationFilter {
+                sender_id: Some("agent-c".into()),
+                event_type: Some("request".into()),
+                ..DelegationFilter::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(by_sender.len(), 1);
+        assert_eq!(by_sender[0].trace_id.as_deref(), Some("tr2"));
+        let page2 = tl
+            .list_delegations(&DelegationFilter {
+                limit: Some(1),
+                offset: 1,
+                ..DelegationFilter::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(page2.len(), 1);
+        assert_eq!(page2[0].event_type, "completed");
+    }
+}

@@ -29,9 +29,9 @@ pub use decisions::{DecisionFilter, DecisionRecord};
 pub use error::{BoxError, Error, Result};
 pub use events::{Event, EventFilter, NewEvent};
 pub use group::{
-    Admission, DelegationEvent, GroupAudit, GroupAuditFilter, GroupSpan, GroupSpanFilter, Member,
-    MemberUpdate, NewDelegation, NewGroupAudit, NewGroupSpan, NewSkillChannel, RosterChange,
-    RosterEntry, SkillChannel,
+    Admission, DelegationEvent, DelegationFilter, GroupAudit, GroupAuditFilter, GroupSpan,
+    GroupSpanFilter, Member, MemberUpdate, NewDelegation, NewGroupAudit, NewGroupSpan,
+    NewSkillChannel, RosterChange, RosterEntry, SkillChannel,
 };
 pub use migrate::SCHEMA_VERSION;
 pub use offsets::{RecordTx, SeenBy};
