@@ -199,6 +199,18 @@ impl Agent {
         self.inner.wait(task_id, timeout).await
     }
 
+    /// Like [`Agent::submit`], with a deadline stored on the task: a task whose deadline
+    /// has passed when a worker takes it fails without being worked on, and a running
+    /// task stops (fails) at its next model or tool call after the deadline. The group
+    /// front end uses it for tasks whose requester set a deadline.
+    pub async fn submit_until(
+        &self,
+        msg: InboundMessage,
+        deadline: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Submitted> {
+        self.inner.submit_with(msg, Some(deadline)).await
+    }
+
     /// `submit` then `wait`.
     pub async fn chat(&self, msg: InboundMessage, timeout: Duration) -> Result<TaskOutcome> {
         let s = self.submit(msg).await?;

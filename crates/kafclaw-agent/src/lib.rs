@@ -17,6 +17,7 @@ mod context;
 mod events;
 mod options;
 mod runtime;
+mod scope;
 mod session;
 mod trace;
 mod turn;
@@ -30,3 +31,4 @@ pub use events::{
     EVENT_MESSAGE_OUT, EVENT_SECURITY, EVENT_TASK_FAILED, EVENT_TASK_RESUMED, EVENT_TOOL_CALL,
 };
 pub use options::{AgentOptions, AttackAction};
+pub use scope::{ToolCallScope, current_tool_call};

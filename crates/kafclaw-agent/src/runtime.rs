@@ -304,6 +304,14 @@ impl Inner {
     }
 
     pub(crate) async fn submit(self: &Arc<Self>, msg: InboundMessage) -> Result<Submitted> {
+        self.submit_with(msg, None).await
+    }
+
+    pub(crate) async fn submit_with(
+        self: &Arc<Self>,
+        msg: InboundMessage,
+        deadline: Option<chrono::DateTime<Utc>>,
+    ) -> Result<Submitted> {
         if *self.stop.borrow() {
             return Err(Error::ShuttingDown);
         }
@@ -387,10 +395,17 @@ impl Inner {
                     sender: msg.sender.clone(),
                     trust_class: msg.trust,
                     content_in: msg.content.clone(),
-                    metadata: serde_json::json!({
-                        "span_id": span_id,
-                        "parent_span_id": parent_span_id,
-                    }),
+                    metadata: match deadline {
+                        None => serde_json::json!({
+                            "span_id": span_id,
+                            "parent_span_id": parent_span_id,
+                        }),
+                        Some(d) => serde_json::json!({
+                            "span_id": span_id,
+                            "parent_span_id": parent_span_id,
+                            "deadline_at": d.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                        }),
+                    },
                 },
                 in_event,
             )

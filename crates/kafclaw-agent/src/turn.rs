@@ -44,6 +44,9 @@ pub(crate) struct TaskCtx {
     pub sender: String,
     pub channel: String,
     pub attempt: u32,
+    /// When the task must be finished (`submit_until`); checked before it starts and
+    /// before every model and tool call.
+    pub deadline: Option<chrono::DateTime<Utc>>,
 }
 
 impl TaskCtx {
@@ -62,7 +65,23 @@ impl TaskCtx {
             sender: t.sender.clone(),
             channel: t.channel.clone(),
             attempt: t.attempts,
+            deadline: meta("deadline_at")
+                .and_then(|d| chrono::DateTime::parse_from_rfc3339(&d).ok())
+                .map(|d| d.with_timezone(&Utc)),
         }
+    }
+
+    /// The reason to stop when the deadline has passed.
+    fn past_deadline(&self, what: &str) -> Option<String> {
+        let d = self.deadline?;
+        let now = Utc::now();
+        (now >= d).then(|| {
+            format!(
+                "the task's deadline {} passed {} ms {what}",
+                d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                (now - d).num_milliseconds()
+            )
+        })
     }
 
     /// An event of the task itself (the task span).
@@ -141,6 +160,10 @@ pub(crate) async fn run(inner: &Arc<Inner>, task_id: &str) {
         return;
     };
     let ctx = TaskCtx::from_task(&task);
+    if let Some(reason) = ctx.past_deadline("before a worker took it; it was not worked on") {
+        finish(inner, &ctx, Err(&reason)).await;
+        return;
+    }
     if ctx.attempt > 1 {
         tracing::info!(
             task_id,
@@ -370,6 +393,11 @@ impl Turn<'_> {
         let mut lines: Vec<Entry> = Vec::new();
         let max = inner.max_iterations;
         for iteration in 1..=max {
+            if let Some(reason) =
+                ctx.past_deadline(&format!("before model call {iteration}; the turn stopped"))
+            {
+                return TurnEnd::Failed(reason);
+            }
             let span = new_span_id();
             let started = Instant::now();
             let call_ctx = CallContext {
@@ -476,6 +504,12 @@ impl Turn<'_> {
                 resp.tool_calls.clone(),
             ));
             for call in &resp.tool_calls {
+                if let Some(reason) = ctx.past_deadline(&format!(
+                    "before the call of tool {}; the turn stopped",
+                    call.name
+                )) {
+                    return TurnEnd::Failed(reason);
+                }
                 let Some(end) = self.tool_call(call).await else {
                     return TurnEnd::Interrupted;
                 };
@@ -533,7 +567,7 @@ impl Turn<'_> {
                 approval: None,
             },
             Ok(decision) => match decision.outcome {
-                Outcome::Allow => self.execute(call, &decision).await,
+                Outcome::Allow => self.execute(call, &decision, &span).await,
                 Outcome::Deny => ToolEnd {
                     result: format!("refused by policy: {}", decision.reason),
                     is_error: true,
@@ -569,19 +603,24 @@ impl Turn<'_> {
 
     /// Runs an allowed tool call in the sandbox. A sandbox refusal is recorded as a second
     /// decision (like `kafclaw tools run`) and reaches the model as the tool result.
-    async fn execute(&self, call: &ToolCall, decision: &Decision) -> ToolEnd {
+    async fn execute(&self, call: &ToolCall, decision: &Decision, span: &str) -> ToolEnd {
         let ctx = self.ctx;
         let tctx = ToolContext::new(ctx.trust)
             .with_sender(&ctx.sender)
             .with_channel(&ctx.channel)
             .with_trace_id(&ctx.trace_id)
             .with_task_id(&ctx.task_id);
-        match self
+        let scope = crate::scope::ToolCallScope {
+            task_id: ctx.task_id.clone(),
+            trace_id: ctx.trace_id.clone(),
+            span_id: span.to_owned(),
+            deadline: ctx.deadline,
+        };
+        let run = self
             .inner
             .tools
-            .execute(&call.name, call.arguments.clone(), &tctx)
-            .await
-        {
+            .execute(&call.name, call.arguments.clone(), &tctx);
+        match crate::scope::with_tool_call(scope, run).await {
             Ok(out) => ToolEnd {
                 result: out.content,
                 is_error: out.is_error,
@@ -687,7 +726,7 @@ impl Turn<'_> {
             ApprovalStatus::Approved => {
                 let reason = format!("approved: approval {id} by {by}");
                 self.record(&decision, Outcome::Allow, &reason).await;
-                let mut end = self.execute(call, &decision).await;
+                let mut end = self.execute(call, &decision, span).await;
                 if end.outcome == Outcome::Allow {
                     end.reason = reason;
                 }

@@ -862,6 +862,25 @@ impl<S: GroupStore, T: Transport> GroupAgent<S, T> {
     /// A task with a skill and no target goes to the skill's requests topic (one of
     /// its providers claims it); the agent subscribes to the skill's responses first.
     pub async fn submit_task(&self, spec: TaskSpec) -> Result<PendingTask> {
+        self.watch_skill_responses(&spec).await?;
+        self.core.submit(spec, None).await
+    }
+
+    /// Submits a child of `parent` (a task this agent is running) and returns at once:
+    /// like [`IncomingTask::delegate`] (depth + 1, the parent's id, the original
+    /// requester, a deadline no later than the parent's; refused locally when too deep),
+    /// with a handle to follow who works on it and await its response.
+    pub async fn delegate_task(
+        &self,
+        parent: &crate::tasks::IncomingTask,
+        spec: TaskSpec,
+    ) -> Result<PendingTask> {
+        self.watch_skill_responses(&spec).await?;
+        self.core.submit(spec, Some(parent.request())).await
+    }
+
+    /// A task routed by skill is answered on the skill's responses topic: read it.
+    async fn watch_skill_responses(&self, spec: &TaskSpec) -> Result<()> {
         if let (Some(skill), None) = (spec.skill.as_deref(), spec.target.as_deref()) {
             let core = &self.core;
             let name = crate::skills::skill_name(skill)?;
@@ -871,7 +890,7 @@ impl<S: GroupStore, T: Transport> GroupAgent<S, T> {
                 .subscribe(Subscription::resume(&responses, StartAt::Latest))
                 .await?;
         }
-        self.core.submit(spec, None).await
+        Ok(())
     }
 
     /// The current members, this agent included once joined, by agent id.
