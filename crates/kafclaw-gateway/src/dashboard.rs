@@ -24,15 +24,15 @@ use crate::problem::{ApiError, agent_error, timeline_error};
 use crate::query::{MAX_LIMIT, Params, parse_outcome};
 use crate::server::App;
 
-type Q = Result<Query<Vec<(String, String)>>, QueryRejection>;
-type ApiResult = Result<Response, ApiError>;
+pub(crate) type Q = Result<Query<Vec<(String, String)>>, QueryRejection>;
+pub(crate) type ApiResult = Result<Response, ApiError>;
 
 const PAGE: &str = include_str!("assets/index.html");
 const SCRIPT: &str = include_str!("assets/dashboard.js");
 /// Longest id accepted in a path.
 const MAX_ID_LEN: usize = 200;
 
-fn params(q: Q, accepted: &[&str]) -> Result<Params, ApiError> {
+pub(crate) fn params(q: Q, accepted: &[&str]) -> Result<Params, ApiError> {
     let pairs = q
         .map_err(|e| ApiError::bad_request(format!("invalid query string: {}", e.body_text())))?
         .0;
@@ -48,12 +48,12 @@ fn check_id(what: &str, id: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-fn page_json(key: &str, items: Value, limit: Option<u32>, offset: u32) -> Response {
+pub(crate) fn page_json(key: &str, items: Value, limit: Option<u32>, offset: u32) -> Response {
     Json(json!({ key: items, "limit": limit.unwrap_or(DEFAULT_LIMIT), "offset": offset }))
         .into_response()
 }
 
-fn to_value<T: serde::Serialize>(v: &T) -> Result<Value, ApiError> {
+pub(crate) fn to_value<T: serde::Serialize>(v: &T) -> Result<Value, ApiError> {
     serde_json::to_value(v).map_err(|e| ApiError::internal("encoding the answer", &e))
 }
 
@@ -88,10 +88,24 @@ pub(crate) async fn script() -> Response {
 pub(crate) async fn status(State(app): State<Arc<App>>, q: Q) -> ApiResult {
     params(q, &[])?;
     let mode = app.options.mode;
-    let group_detail = if mode.uses_group() {
-        "the Kafka group layer is not wired into the gateway yet; this agent works standalone"
-    } else {
-        "standalone mode: no Kafka group"
+    let group = match app.group.get() {
+        Some(g) => {
+            let mut v = crate::group::summary(g);
+            if let Some(o) = v.as_object_mut() {
+                o.insert("enabled".into(), json!(true));
+                o.insert("wired".into(), json!(true));
+                o.insert(
+                    "detail".into(),
+                    json!("the Kafka group is attached: see /api/v1/group/status"),
+                );
+            }
+            v
+        }
+        None => json!({
+            "enabled": mode.uses_group(),
+            "wired": false,
+            "detail": crate::group::not_attached_reason(&app),
+        }),
     };
     Ok(Json(json!({
         "version": app.options.version,
@@ -100,14 +114,10 @@ pub(crate) async fn status(State(app): State<Arc<App>>, q: Q) -> ApiResult {
         "started_at": app.started_at,
         "uptime_seconds": app.started.elapsed().as_secs(),
         "auth_required": app.token_configured(),
-        "group_enabled": mode.uses_group(),
+        "group_enabled": mode.uses_group() || app.group.get().is_some(),
         "orchestrator_enabled": mode.uses_orchestrator(),
         "orchestrator_active": false,
-        "group": {
-            "enabled": mode.uses_group(),
-            "wired": false,
-            "detail": group_detail,
-        },
+        "group": group,
     }))
     .into_response())
 }

@@ -3,7 +3,8 @@
 //! [`kafclaw_agent::InboundMessage`] and answers with the task's reply; the dashboard
 //! (port 18791) serves a small web page and a read/decide API over the agent's timeline
 //! (status, events, tasks, traces, policy decisions, approvals, settings) plus Prometheus
-//! metrics. A bearer token, compared in constant time, is required whenever the gateway
+//! metrics, and, when the agent is in a Kafka group, the group API (`/api/v1/group/*`:
+//! roster, delegations, spans, skills, audit, task submission, join/leave, memory). A bearer token, compared in constant time, is required whenever the gateway
 //! listens beyond loopback; browsers get no CORS grant except for configured origins;
 //! bodies and query parameters are validated with 4xx answers that say what is wrong.
 //! On shutdown it stops accepting, lets the agent finish or re-queue its tasks, and
@@ -17,6 +18,7 @@ mod auth;
 mod chat;
 mod dashboard;
 mod error;
+mod group;
 mod guard;
 mod metrics;
 mod options;

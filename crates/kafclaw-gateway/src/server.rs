@@ -21,7 +21,7 @@ use crate::guard::{Guard, guard};
 use crate::metrics::Metrics;
 use crate::options::{GatewayOptions, normalize_origin};
 use crate::problem::ApiError;
-use crate::{Error, Result, chat, dashboard};
+use crate::{Error, Result, chat, dashboard, group};
 
 /// Which listener a route is served on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -127,6 +127,51 @@ const TABLE: &[(Listener, &str, &str, Make)] = &[
     }),
     (Listener::Dashboard, "GET", "/metrics", || {
         get(dashboard::metrics)
+    }),
+    (Listener::Dashboard, "GET", "/api/v1/group/status", || {
+        get(group::status)
+    }),
+    (Listener::Dashboard, "GET", "/api/v1/group/members", || {
+        get(group::members)
+    }),
+    (Listener::Dashboard, "GET", "/api/v1/group/tasks", || {
+        get(group::tasks)
+    }),
+    (Listener::Dashboard, "GET", "/api/v1/group/traces", || {
+        get(group::traces)
+    }),
+    (Listener::Dashboard, "GET", "/api/v1/group/skills", || {
+        get(group::skills)
+    }),
+    (Listener::Dashboard, "GET", "/api/v1/group/manifest", || {
+        get(group::manifest)
+    }),
+    (Listener::Dashboard, "GET", "/api/v1/group/audit", || {
+        get(group::audit)
+    }),
+    (Listener::Dashboard, "GET", "/api/v1/group/memory", || {
+        get(group::memory_items)
+    }),
+    (
+        Listener::Dashboard,
+        "POST",
+        "/api/v1/group/tasks/submit",
+        || post(group::submit),
+    ),
+    (
+        Listener::Dashboard,
+        "POST",
+        "/api/v1/group/skills/task",
+        || post(group::skill_task),
+    ),
+    (Listener::Dashboard, "POST", "/api/v1/group/join", || {
+        post(group::join)
+    }),
+    (Listener::Dashboard, "POST", "/api/v1/group/leave", || {
+        post(group::leave)
+    }),
+    (Listener::Dashboard, "POST", "/api/v1/group/memory", || {
+        post(group::share_memory)
     }),
 ];
 
