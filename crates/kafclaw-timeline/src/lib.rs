@@ -1,7 +1,8 @@
 //! kafclaw-timeline: one agent's durable local state in a single SQLite file (via
 //! sqlx): the event log, tasks and their status machine, policy decisions, approval
 //! requests, runtime settings, group state (roster, traces, audit, delegation,
-//! skills), Kafka consumer offsets with message-id de-duplication, and token usage.
+//! skills), the orchestrator's hierarchy and zones, Kafka consumer offsets with
+//! message-id de-duplication, and token usage.
 //! It opens the file with WAL and a busy timeout, applies embedded versioned
 //! migrations, recovers tasks a crash interrupted, and prunes old log rows.
 //! It is NOT a Kafka client, a policy engine or a vector store: it implements
@@ -17,6 +18,7 @@ mod logged;
 mod migrate;
 mod offset_store;
 mod offsets;
+mod orchestrator;
 mod retention;
 mod row;
 mod settings;
@@ -35,6 +37,7 @@ pub use group::{
 };
 pub use migrate::SCHEMA_VERSION;
 pub use offsets::{RecordTx, SeenBy};
+pub use orchestrator::{OrchestratorNode, OrchestratorZone};
 pub use retention::{PruneReport, Retention};
 pub use row::{DEFAULT_LIMIT, MAX_LIMIT};
 pub use settings::{Setting, SettingKey};

@@ -19,10 +19,15 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "group admissions",
         include_str!("../migrations/0003_group_admissions.sql"),
     ),
+    (
+        4,
+        "orchestrator",
+        include_str!("../migrations/0004_orchestrator.sql"),
+    ),
 ];
 
 /// The newest schema version this build knows.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 fn migrator(up_to: i64) -> Migrator {
     let migrations = MIGRATIONS
