@@ -113,6 +113,36 @@ impl GroupName {
         ))
     }
 
+    /// `group.{g}.zone.{z}.requests` or `.responses`: the task topics of one orchestrator
+    /// zone, so broker ACLs can restrict a private zone to its members. `zone` follows
+    /// the group-name rules (no dots); fails when it does not or when the name would
+    /// exceed 249 characters. These topics carry `request`/`response` envelopes and are
+    /// not recognised by [`TopicKind::parse`] (decode their records by type).
+    pub fn zone_topic(&self, zone: &str, direction: SkillDirection) -> Result<String> {
+        check_name("zone", zone, MAX_TOPIC_LEN)?;
+        let name = format!("group.{}.zone.{}.{}", self.0, zone, direction.as_str());
+        if name.len() > MAX_TOPIC_LEN {
+            return Err(Error::InvalidName {
+                kind: "zone",
+                name: shorten(zone, 80),
+                reason: format!(
+                    "topic {} would be {} characters long; Kafka allows {MAX_TOPIC_LEN}",
+                    shorten(&name, 60),
+                    name.len()
+                ),
+            });
+        }
+        Ok(name)
+    }
+
+    /// Both task topics of a zone: (requests, responses).
+    pub fn zone_topics(&self, zone: &str) -> Result<(String, String)> {
+        Ok((
+            self.zone_topic(zone, SkillDirection::Requests)?,
+            self.zone_topic(zone, SkillDirection::Responses)?,
+        ))
+    }
+
     /// `group.{kg}.knowledge.{kind}` with this name as the knowledge group.
     pub fn knowledge_topic(&self, topic: KnowledgeTopic) -> String {
         format!("group.{}.knowledge.{}", self.0, topic.as_str())
@@ -526,6 +556,26 @@ mod tests {
 
     fn group(name: &str) -> GroupName {
         GroupName::new(name).unwrap()
+    }
+
+    #[test]
+    fn zone_topics_are_built_and_checked() {
+        let g = group("g1");
+        assert_eq!(
+            g.zone_topics("red").unwrap(),
+            (
+                "group.g1.zone.red.requests".to_owned(),
+                "group.g1.zone.red.responses".to_owned()
+            )
+        );
+        let err = g.zone_topic("a.b", SkillDirection::Requests).unwrap_err();
+        assert!(err.to_string().contains("zone"), "{err}");
+        assert!(g.zone_topic("", SkillDirection::Requests).is_err());
+        assert!(
+            g.zone_topic(&"z".repeat(240), SkillDirection::Responses)
+                .is_err()
+        );
+        assert!(TopicKind::parse("group.g1.zone.red.requests").is_err());
     }
 
     #[test]
