@@ -2,6 +2,7 @@
 //! `cargo xtask test` starts (see docs/testing.md).
 
 mod agents;
+mod interop;
 mod membership;
 mod memory;
 mod observe;

@@ -1,0 +1,524 @@
+//! Interop: a Rust `GroupAgent` and the three example agents in other languages
+//! (examples/python-agent, examples/node-agent, examples/shell-agent), as real
+//! processes, in one group on the real broker. Each provides one skill and asks the
+//! other three; every agent must see the others in its roster, all twelve ordered
+//! pairs must exchange a task and its answer, every keyed record must sit in the
+//! partition Java's murmur2 picks for its key, and every record on the group's
+//! topics must validate against the published schemas (schemas/, checked with the
+//! Python `jsonschema` library by scripts/validate_records.py, and with our own
+//! validator). Missing tools skip the test locally and fail it in CI.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufRead, BufReader, Write as _};
+use std::os::unix::process::CommandExt as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use kafclaw_envelope::{ValidateOptions, validate};
+use kafclaw_group::{IncomingTask, KafkaTransport, OffsetQuery, TaskSpec, Transport};
+use kafclaw_testkit::{maybe_skip_kafka, random_group_name};
+use serde_json::Value;
+
+use crate::agents::{BEAT, builder, ids};
+
+/// Longest wait for anything the agents have to do (startup included).
+const WAIT: Duration = Duration::from_secs(90);
+const RUST: &str = "rust-agent";
+/// (agent id, language, how to start it relative to the workspace root).
+const EXTERNAL: [(&str, &str); 3] = [
+    ("python-agent", "python"),
+    ("node-agent", "node"),
+    ("shell-agent", "shell"),
+];
+
+fn skill_of(agent: &str) -> String {
+    format!("interop-{}", agent.trim_end_matches("-agent"))
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// What the example agents need; `None` (after printing why) skips the test locally,
+/// and in CI every missing piece is a failure.
+fn prerequisites() -> Option<PathBuf> {
+    let python = kafclaw_testkit::python()?;
+    let root = workspace_root();
+    let mut missing = Vec::new();
+    let runs = |cmd: &str, args: &[&str]| {
+        Command::new(cmd)
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if !runs(
+        python.to_str().unwrap_or("python3"),
+        &["-c", "import kafka, jsonschema"],
+    ) {
+        missing.push(format!(
+            "{} cannot import kafka (kafka-python) and jsonschema: `cargo xtask test` installs scripts/requirements-test.txt",
+            python.display()
+        ));
+    }
+    if !runs("node", &["--version"]) {
+        missing.push("node is not installed (Node.js 18 or newer)".to_owned());
+    }
+    if !root
+        .join("examples/node-agent/node_modules/kafkajs/package.json")
+        .is_file()
+    {
+        missing.push(
+            "examples/node-agent/node_modules has no kafkajs: run `npm ci` there (`cargo xtask test` does)"
+                .to_owned(),
+        );
+    }
+    for (tool, args) in [
+        ("kcat", &["-V"][..]),
+        ("jq", &["--version"][..]),
+        ("bash", &["--version"][..]),
+    ] {
+        if !runs(tool, args) {
+            missing.push(format!(
+                "{tool} is not installed (Debian: apt-get install {tool})"
+            ));
+        }
+    }
+    if missing.is_empty() {
+        return Some(python);
+    }
+    let message = format!("interop prerequisites missing: {}", missing.join("; "));
+    if kafclaw_testkit::is_ci(|k| std::env::var(k).ok()) {
+        panic!("{message}");
+    }
+    eprintln!("skipping: {message}");
+    None
+}
+
+/// One example agent process: its JSON-lines events and its stderr, read by threads.
+struct Proc {
+    id: &'static str,
+    child: Child,
+    events: Arc<Mutex<Vec<Value>>>,
+    stderr: Arc<Mutex<String>>,
+}
+
+impl Proc {
+    fn spawn(id: &'static str, lang: &str, python: &Path, brokers: &str, group: &str) -> Self {
+        let root = workspace_root();
+        let mut cmd = match lang {
+            "python" => {
+                let mut c = Command::new(python);
+                c.arg(root.join("examples/python-agent/agent.py"));
+                c
+            }
+            "node" => {
+                let mut c = Command::new("node");
+                c.arg(root.join("examples/node-agent/agent.js"));
+                c
+            }
+            _ => {
+                let mut c = Command::new("bash");
+                c.arg(root.join("examples/shell-agent/agent.sh"));
+                c
+            }
+        };
+        cmd.arg("--skill").arg(skill_of(id));
+        for other in std::iter::once(RUST).chain(EXTERNAL.iter().map(|(o, _)| *o)) {
+            if other != id {
+                cmd.arg("--ask")
+                    .arg(format!("{}=from {id} to {other}", skill_of(other)));
+            }
+        }
+        cmd.env("KAFCLAW_GROUP_KAFKA_BROKERS", brokers)
+            .env("KAFCLAW_GROUP_GROUP_NAME", group)
+            .env("KAFCLAW_GROUP_AGENT_ID", id)
+            .env(
+                "KAFCLAW_GROUP_HEARTBEAT_INTERVAL_SECS",
+                format!("{}", BEAT.as_secs_f64()),
+            )
+            .env("KAFCLAW_GROUP_MISSED_HEARTBEATS", "4")
+            .env("KAFCLAW_GROUP_DEFAULT_TASK_TIMEOUT_SECS", "60")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            // Its own process group, so the shell agent's kcat children go with it.
+            .process_group(0);
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("start the {lang} agent: {e}"));
+        let events = Arc::new(Mutex::new(Vec::new()));
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let out = child.stdout.take().expect("piped stdout");
+        let err = child.stderr.take().expect("piped stderr");
+        let (ev, se) = (Arc::clone(&events), Arc::clone(&stderr));
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                let event = serde_json::from_str::<Value>(&line)
+                    .unwrap_or_else(|_| serde_json::json!({"event": "not-json", "line": line}));
+                ev.lock().unwrap().push(event);
+            }
+        });
+        std::thread::spawn(move || {
+            for line in BufReader::new(err).lines().map_while(Result::ok) {
+                let mut s = se.lock().unwrap();
+                s.push_str(&line);
+                s.push('\n');
+            }
+        });
+        Self {
+            id,
+            child,
+            events,
+            stderr,
+        }
+    }
+
+    fn events(&self, kind: &str) -> Vec<Value> {
+        self.events
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|e| e["event"] == kind)
+            .cloned()
+            .collect()
+    }
+
+    fn saw_roster(&self, want: &BTreeSet<String>) -> bool {
+        self.events("roster").iter().any(|e| {
+            let got: BTreeSet<String> = e["members"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|m| m.as_str().map(str::to_owned))
+                .collect();
+            &got == want
+        })
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "{}: events {:?}\nstderr:\n{}",
+            self.id,
+            self.events.lock().unwrap(),
+            self.stderr.lock().unwrap()
+        )
+    }
+
+    fn signal(&self, sig: &str, group: bool) {
+        let target = if group {
+            format!("-{}", self.child.id())
+        } else {
+            self.child.id().to_string()
+        };
+        let _ = Command::new("kill")
+            .args([sig, "--", &target])
+            .stderr(Stdio::null())
+            .status();
+    }
+
+    /// SIGTERM (the agent announces leave), then waits for its exit.
+    fn stop(&mut self) -> std::process::ExitStatus {
+        self.signal("-TERM", false);
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait for an agent") {
+                return status;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{} did not exit after SIGTERM\n{}",
+                self.id,
+                self.describe()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        // Whatever is left of its process group (kcat consumers of a killed shell agent).
+        self.signal("-KILL", true);
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn wait_for(what: &str, procs: &[Proc], mut cond: impl FnMut() -> bool) {
+    let ok = kafclaw_testkit::wait_until_async(WAIT, Duration::from_millis(50), || {
+        let r = cond();
+        async move { r }
+    })
+    .await;
+    if !ok {
+        let details: Vec<String> = procs.iter().map(Proc::describe).collect();
+        panic!("timed out waiting for: {what}\n{}", details.join("\n"));
+    }
+}
+
+/// Every record of `topic`, from the earliest offset to the current end.
+async fn read_all(t: &KafkaTransport, topic: &str) -> Vec<kafclaw_group::InRecord> {
+    let mut out = Vec::new();
+    for p in t.partitions(topic).await.unwrap() {
+        let end = t.offset(topic, p, OffsetQuery::Latest).await.unwrap();
+        let mut next = t.offset(topic, p, OffsetQuery::Earliest).await.unwrap();
+        let reader = t.reader(topic, p).await.unwrap();
+        while next < end {
+            let batch = reader
+                .fetch(next, Duration::from_millis(500))
+                .await
+                .unwrap();
+            for r in batch.records {
+                if r.offset >= next && r.offset < end {
+                    next = r.offset + 1;
+                    out.push(r);
+                }
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn rust_python_node_and_shell_agents_share_a_group_and_answer_each_other() {
+    let broker = maybe_skip_kafka!();
+    let Some(python) = prerequisites() else {
+        return;
+    };
+    let group = random_group_name();
+    let all: BTreeSet<String> = std::iter::once(RUST)
+        .chain(EXTERNAL.iter().map(|(id, _)| *id))
+        .map(str::to_owned)
+        .collect();
+
+    // The Rust agent: creates the group's topics and its skill's, echoes tasks.
+    let served: Arc<Mutex<Vec<String>>> = Arc::default();
+    let log = Arc::clone(&served);
+    let rust = builder(&broker, &group, RUST)
+        .skills([skill_of(RUST)])
+        .task_handler(move |task: IncomingTask| {
+            log.lock().unwrap().push(task.requester_id().to_owned());
+            let answer = format!("{RUST} (rust) did: {}", task.content());
+            async move { Ok::<_, String>(answer) }
+        })
+        .build()
+        .await
+        .unwrap();
+    // kcat cannot create topics and the test broker does not auto-create them: the
+    // shell agent's skill topics are created for it, as an operator would.
+    let transport = crate::agents::transport(&broker).await;
+    let shell_skill = skill_of("shell-agent");
+    for dir in ["requests", "responses"] {
+        transport
+            .ensure_topic(&format!("group.{group}.skill.{shell_skill}.{dir}"), 3, 1)
+            .await
+            .unwrap();
+    }
+
+    // The three example agents, started together.
+    let mut procs: Vec<Proc> = EXTERNAL
+        .iter()
+        .map(|(id, lang)| Proc::spawn(id, lang, &python, &broker.brokers, &group))
+        .collect();
+    rust.join().await.unwrap();
+
+    wait_for("every agent sees all four in its roster", &procs, || {
+        ids(&rust.roster()).into_iter().collect::<BTreeSet<_>>() == all
+            && procs.iter().all(|p| p.saw_roster(&all))
+    })
+    .await;
+
+    // Rust -> each of the others, while they ask each other (and Rust) on their own.
+    for (id, lang) in EXTERNAL {
+        let text = format!("from {RUST} to {id}");
+        let resp = tokio::time::timeout(
+            WAIT,
+            rust.submit(TaskSpec::open(text.clone()).skill(skill_of(id))),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("no answer from {id}"))
+        .unwrap_or_else(|e| panic!("task to {id}: {e}"));
+        assert_eq!(resp.status, "completed", "{resp:?}");
+        assert_eq!(resp.responder_id, id, "{resp:?}");
+        assert_eq!(resp.content, format!("{id} ({lang}) did: {text}"));
+    }
+    wait_for("every example agent has its three answers", &procs, || {
+        procs.iter().all(|p| p.events("answer").len() >= 3)
+    })
+    .await;
+    for (p, (_, _)) in procs.iter().zip(EXTERNAL) {
+        let mut asked = BTreeSet::new();
+        for a in p.events("answer") {
+            let skill = a["skill"].as_str().unwrap_or_default().to_owned();
+            let to = all
+                .iter()
+                .find(|id| skill_of(id) == skill)
+                .unwrap_or_else(|| panic!("{}: answer for an unknown skill: {a}", p.id));
+            let lang = if to == RUST {
+                "rust"
+            } else {
+                EXTERNAL
+                    .iter()
+                    .find(|(id, _)| id == to)
+                    .map(|(_, l)| *l)
+                    .unwrap()
+            };
+            assert_eq!(a["status"], "completed", "{}: {a}\n{}", p.id, p.describe());
+            assert_eq!(a["responder_id"], to.as_str(), "{}: {a}", p.id);
+            assert_eq!(
+                a["content"],
+                format!("{to} ({lang}) did: from {} to {to}", p.id),
+                "{}: {a}",
+                p.id
+            );
+            asked.insert(to.clone());
+        }
+        let expected: BTreeSet<String> = all.iter().filter(|id| *id != p.id).cloned().collect();
+        assert_eq!(asked, expected, "{} asked", p.id);
+    }
+    // Each agent ran exactly the three tasks the others sent it.
+    wait_for("every example agent served three tasks", &procs, || {
+        procs.iter().all(|p| p.events("served").len() >= 3)
+    })
+    .await;
+    for p in &procs {
+        let from: Vec<String> = p
+            .events("served")
+            .iter()
+            .map(|e| e["requester_id"].as_str().unwrap_or_default().to_owned())
+            .collect();
+        let expected: Vec<String> = all.iter().filter(|id| *id != p.id).cloned().collect();
+        let mut sorted = from.clone();
+        sorted.sort();
+        assert_eq!(sorted, expected, "{} served {from:?}", p.id);
+    }
+    let mut rust_served = served.lock().unwrap().clone();
+    rust_served.sort();
+    let mut expected: Vec<String> = EXTERNAL.iter().map(|(id, _)| id.to_string()).collect();
+    expected.sort();
+    assert_eq!(rust_served, expected, "the Rust agent served");
+
+    // Every agent leaves cleanly.
+    for p in &mut procs {
+        let status = p.stop();
+        assert!(
+            status.success(),
+            "{} exited with {status}\n{}",
+            p.id,
+            p.describe()
+        );
+    }
+    for p in &procs {
+        assert!(
+            !p.events("not-json").iter().any(|_| true),
+            "{} printed lines that are not JSON\n{}",
+            p.id,
+            p.describe()
+        );
+    }
+    rust.shutdown().await;
+
+    check_records(&transport, &group, &all, &python).await;
+}
+
+/// Every record on the group's topics: in the partition its key hashes to, valid
+/// for our validator (strict for the agents that write our extensions) and for the
+/// published schemas through the Python `jsonschema` library.
+async fn check_records(
+    transport: &KafkaTransport,
+    group: &str,
+    all: &BTreeSet<String>,
+    python: &Path,
+) {
+    let group_name = kafclaw_envelope::GroupName::new(group).unwrap();
+    let mut topics: Vec<String> = group_name.all_topics().into_iter().collect();
+    for agent in all {
+        for dir in ["requests", "responses"] {
+            topics.push(format!("group.{group}.skill.{}.{dir}", skill_of(agent)));
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let jsonl = dir.path().join("records.jsonl");
+    let mut file = std::fs::File::create(&jsonl).unwrap();
+    // sender -> types it wrote
+    let mut wrote: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut count = 0;
+    for topic in &topics {
+        let partitions = transport.partitions(topic).await.unwrap().len();
+        for r in read_all(transport, topic).await {
+            count += 1;
+            let value: Value = serde_json::from_slice(&r.value).unwrap_or_else(|e| {
+                panic!(
+                    "{topic}[{}]@{}: not JSON ({e}): {}",
+                    r.partition,
+                    r.offset,
+                    String::from_utf8_lossy(&r.value)
+                )
+            });
+            let sender = value["sender_id"].as_str().unwrap_or_default().to_owned();
+            let kind = value["type"].as_str().unwrap_or_default().to_owned();
+            if let Some(key) = &r.key {
+                assert_eq!(
+                    r.partition,
+                    kafclaw_group::partition_for_key(key, partitions),
+                    "{topic}@{}: {sender}'s record with key {:?} is not in murmur2's partition",
+                    r.offset,
+                    String::from_utf8_lossy(key)
+                );
+            }
+            let strict = sender != "shell-agent";
+            let problems = validate(
+                &value,
+                &ValidateOptions {
+                    topic: Some(topic),
+                    strict,
+                },
+            );
+            assert!(
+                problems.is_empty(),
+                "{topic}[{}]@{} from {sender} (strict: {strict}): {problems:?}\n{value}",
+                r.partition,
+                r.offset
+            );
+            wrote.entry(sender).or_default().insert(kind);
+            let line = serde_json::json!({
+                "topic": topic,
+                "partition": r.partition,
+                "offset": r.offset,
+                "value": String::from_utf8_lossy(&r.value),
+            });
+            writeln!(file, "{line}").unwrap();
+        }
+    }
+    drop(file);
+    for agent in all {
+        let kinds = wrote.get(agent).cloned().unwrap_or_default();
+        for kind in ["announce", "skill_request", "skill_response", "task_status"] {
+            assert!(
+                kinds.contains(kind),
+                "{agent} wrote no {kind} (it wrote {kinds:?})"
+            );
+        }
+    }
+    let root = workspace_root();
+    let out = Command::new(python)
+        .arg(root.join("scripts/validate_records.py"))
+        .arg(root.join("schemas"))
+        .arg(&jsonl)
+        .output()
+        .expect("run scripts/validate_records.py");
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "records that do not validate against schemas/:\n{report}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        report.contains(&format!("{count} valid, 0 invalid")),
+        "{report}"
+    );
+}
