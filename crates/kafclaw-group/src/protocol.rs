@@ -1210,8 +1210,11 @@ impl<S: GroupStore, T: Transport> Core<S, T> {
         };
         match p.response.take() {
             Some(tx) => {
-                let _ = tx.send(resp.clone());
                 st.resolved.insert(resp.task_id.clone(), Instant::now());
+                // Wake the waiter only after the lock is released: its first step takes
+                // the same lock, and would otherwise block behind this consumer.
+                drop(st);
+                let _ = tx.send(resp.clone());
             }
             None => st.stats.duplicate_responses += 1,
         }
