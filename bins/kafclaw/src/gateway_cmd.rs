@@ -1,11 +1,14 @@
 //! `kafclaw gateway`: runs the agent with its HTTP API and dashboard until SIGINT or
 //! SIGTERM, then shuts down gracefully (running tasks finish or stay queued) and exits 0.
+//! In the group modes the agent also joins its Kafka group (kafclaw-collab connects the
+//! two) and leaves it at shutdown.
 
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::ValueEnum;
-use kafclaw_agent::Agent;
+use kafclaw_agent::{Agent, AgentOptions};
+use kafclaw_collab::{Collab, CommandSkills, Group};
 use kafclaw_gateway::{Gateway, GatewayOptions, Mode};
 
 use crate::setup;
@@ -14,9 +17,9 @@ use crate::setup;
 enum ModeArg {
     /// One agent, no Kafka.
     Standalone,
-    /// Kafka group collaboration (the group layer is not wired into the gateway yet).
+    /// Kafka group collaboration: joins group.groupName with group.skills and group.commandSkills.
     Group,
-    /// Group plus orchestrator (the group layer is not wired into the gateway yet).
+    /// Group plus orchestrator.
     Full,
     /// Server deployment: binds 0.0.0.0 and refuses to start without gateway.authToken.
     Headless,
@@ -113,19 +116,107 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     rt.block_on(serve(loaded, options))
 }
 
+/// The group side of a gateway in a group mode: the settings checked before anything
+/// starts, and the collaboration hub whose tools the agent gets.
+struct GroupParts {
+    setup: crate::group_cmd::GroupSetup,
+    collab: Collab,
+}
+
+/// Checks the group configuration and creates the hub (its tools go into the agent's
+/// registry). An error names the key and means exit code 2.
+fn group_parts(
+    loaded: &kafclaw_config::LoadedConfig,
+    deps: &mut kafclaw_agent::AgentDeps,
+) -> anyhow::Result<GroupParts> {
+    let setup = crate::group_cmd::GroupSetup::from_config(loaded.clone())
+        .map_err(|e| anyhow::anyhow!("group configuration: {e}"))?;
+    let g = &loaded.config.group;
+    let tools = setup::tools_config(loaded)?;
+    let commands = CommandSkills::new(
+        g.command_skills.clone(),
+        tools.exec.clone(),
+        &loaded.paths.work_repo,
+    )?;
+    let collab = Collab::new(deps.timeline.clone(), commands)
+        .with_delegate_timeout(Duration::from_secs(g.default_task_timeout_secs.max(1)));
+    let registry = std::sync::Arc::get_mut(&mut deps.tools)
+        .ok_or_else(|| anyhow::anyhow!("the tool registry is already shared"))?;
+    collab.register_tools(registry)?;
+    Ok(GroupParts { setup, collab })
+}
+
+/// Builds the group agent (connects, creates the topics, reads the roster) with the hub
+/// as its task handler, binds it and joins.
+async fn join_group(
+    loaded: &kafclaw_config::LoadedConfig,
+    parts: &GroupParts,
+    timeline: kafclaw_timeline::Timeline,
+) -> anyhow::Result<Group> {
+    let g = &loaded.config.group;
+    let memory = parts
+        .setup
+        .memory_options()
+        .map_err(|e| anyhow::anyhow!("group.lfsProxyUrl: {e}"))?;
+    let group = parts
+        .setup
+        .builder()
+        .skills(parts.collab.skills(&g.skills))
+        .memory_options(memory)
+        .store(std::sync::Arc::new(timeline))
+        .task_handler_arc(parts.collab.handler())
+        .build()
+        .await
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "cannot reach the group {} at {} (group.kafkaBrokers): {e}",
+                g.group_name,
+                g.kafka_brokers
+            )
+        })?;
+    parts.collab.bind_group(group.clone())?;
+    if let Err(e) = group.join().await {
+        group.halt().await;
+        parts.collab.unbind_group();
+        return Err(anyhow::anyhow!(
+            "cannot join the group {}: {e}",
+            g.group_name
+        ));
+    }
+    Ok(group)
+}
+
 async fn serve(
     loaded: kafclaw_config::LoadedConfig,
     options: GatewayOptions,
 ) -> anyhow::Result<ExitCode> {
     let mode = options.mode;
-    let deps = match setup::build_agent_deps(&loaded).await {
+    let mut deps = match setup::build_agent_deps(&loaded).await {
         Ok(d) => d,
         Err(e) => {
             eprintln!("kafclaw: {e:#}");
             return Ok(ExitCode::from(crate::EXIT_USAGE));
         }
     };
-    let agent = match Agent::start(deps).await {
+    let parts = if mode.uses_group() {
+        match group_parts(&loaded, &mut deps) {
+            Ok(p) => Some(p),
+            Err(e) => {
+                eprintln!("kafclaw: {e:#}");
+                return Ok(ExitCode::from(crate::EXIT_USAGE));
+            }
+        }
+    } else {
+        None
+    };
+    let mut agent_options = AgentOptions::default();
+    if parts.is_some() && !loaded.config.group.command_skills.is_empty() {
+        // A command-skill worker needs no model: tasks that do need one fail one by one
+        // with the provider's error instead of the gateway refusing to start.
+        agent_options.require_provider = false;
+    }
+    let timeline = deps.timeline.clone();
+    let agent = match Agent::start_with(deps, agent_options).await {
         Ok(a) => a,
         Err(e @ kafclaw_agent::Error::NoProvider(_)) => {
             eprintln!("kafclaw: {e}");
@@ -133,17 +224,40 @@ async fn serve(
         }
         Err(e) => return Err(anyhow::anyhow!("cannot start the agent: {e}")),
     };
-    let gateway = match Gateway::bind(options, agent.clone()).await {
+    let group = match &parts {
+        Some(parts) => {
+            if let Err(e) = parts.collab.bind_agent(agent.clone()) {
+                agent.shutdown(Duration::ZERO).await;
+                return Err(e.into());
+            }
+            match join_group(&loaded, parts, timeline).await {
+                Ok(g) => Some(g),
+                Err(e) => {
+                    agent.shutdown(Duration::ZERO).await;
+                    eprintln!("kafclaw: {e:#}");
+                    return Ok(ExitCode::from(crate::EXIT_FAILURE));
+                }
+            }
+        }
+        None => None,
+    };
+    let mut gateway = match Gateway::bind(options, agent.clone()).await {
         Ok(g) => g,
         Err(e) => {
+            if let Some(g) = &group {
+                g.shutdown().await;
+            }
             agent.shutdown(Duration::ZERO).await;
             return Err(anyhow::anyhow!("{e}"));
         }
     };
-    if mode.uses_group() {
+    if let Some(g) = &group {
+        gateway = gateway.with_group(std::sync::Arc::new(g.clone()));
         eprintln!(
-            "kafclaw: note: {mode} mode: the Kafka group layer is not wired into the gateway yet; \
-             the agent works standalone"
+            "kafclaw: joined group {} as {} (skills: {})",
+            g.group(),
+            g.agent_id(),
+            g.provided_skills().join(", ")
         );
     }
     println!(
@@ -151,7 +265,24 @@ async fn serve(
         gateway.api_addr(),
         gateway.dashboard_addr()
     );
-    gateway.serve(shutdown_signal()).await?;
+    // Leave the group first, so peers stop sending work, then stop the agent.
+    let leave = group.clone();
+    let stop = async move {
+        shutdown_signal().await;
+        if let Some(g) = leave
+            && let Err(e) = g.leave().await
+        {
+            eprintln!("kafclaw: warning: leaving the group failed: {e}");
+        }
+    };
+    let served = gateway.serve(stop).await;
+    if let Some(g) = &group {
+        g.halt().await;
+    }
+    if let Some(p) = &parts {
+        p.collab.unbind_group();
+    }
+    served?;
     println!("kafclaw gateway: stopped");
     Ok(ExitCode::SUCCESS)
 }

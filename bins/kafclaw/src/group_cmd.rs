@@ -110,11 +110,11 @@ enum MemoryCmd {
     },
 }
 
-/// The `group.*` settings an agent needs.
-struct GroupSetup {
+/// The `group.*` settings an agent needs (also used by `kafclaw gateway` in group modes).
+pub(crate) struct GroupSetup {
     settings: KafkaSettings,
     group: String,
-    agent_id: String,
+    pub(crate) agent_id: String,
     onboarding: Onboarding,
     loaded: LoadedConfig,
 }
@@ -128,7 +128,7 @@ fn hostname() -> String {
 }
 
 impl GroupSetup {
-    fn from_config(loaded: LoadedConfig) -> Result<Self, String> {
+    pub(crate) fn from_config(loaded: LoadedConfig) -> Result<Self, String> {
         let g = &loaded.config.group;
         if g.group_name.is_empty() {
             return Err(
@@ -175,7 +175,7 @@ impl GroupSetup {
         })
     }
 
-    fn builder(&self) -> GroupAgentBuilder<MemoryOffsetStore, KafkaTransport> {
+    pub(crate) fn builder(&self) -> GroupAgentBuilder<MemoryOffsetStore, KafkaTransport> {
         let g = &self.loaded.config.group;
         let o = &self.loaded.config.orchestrator;
         let max_depth = if g.max_delegation_depth == 0 {
@@ -205,7 +205,7 @@ impl GroupSetup {
             .task_timeout(Duration::from_secs(g.default_task_timeout_secs))
     }
 
-    fn memory_options(&self) -> Result<MemoryOptions, GroupError> {
+    pub(crate) fn memory_options(&self) -> Result<MemoryOptions, GroupError> {
         let g = &self.loaded.config.group;
         let key = g.lfs_proxy_api_key.expose();
         Ok(MemoryOptions {
