@@ -12,7 +12,7 @@ use kafclaw_testkit::{random_group_name, random_suffix, wait_until_async};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::support::{Node, WAIT, error_of, serve};
+use crate::support::{Node, WAIT, assert_valid, error_of, serve};
 
 const SKILL: &str = "echo-skill";
 
@@ -52,11 +52,13 @@ async fn standalone_gateway_refuses_every_group_route() {
             r.path
         );
         assert_eq!(error_of(&body), "standalone mode: no Kafka group");
+        assert_valid("Error", &body);
     }
     let (status, body) = g.get("/api/v1/status").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["group"]["wired"], false, "{body}");
     assert_eq!(body["group"]["enabled"], false, "{body}");
+    assert_valid("Status", &body);
     g.stop().await;
 }
 
@@ -102,6 +104,7 @@ async fn group_api_against_a_real_peer() {
     let (status, st) = g.get("/api/v1/group/status").await;
     assert_eq!(status, StatusCode::OK, "{st}");
     assert_eq!(st["joined"], false, "{st}");
+    assert_valid("GroupStatus", &st);
     assert_eq!(st["group_name"], group_name.as_str());
     assert_eq!(st["agent_id"], "agent-a");
 
@@ -109,11 +112,13 @@ async fn group_api_against_a_real_peer() {
     let (status, body) = g.post("/api/v1/group/join", json!({})).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["joined"], true);
+    assert_valid("GroupMembership", &body);
     let members = g
         .get_until("both members listed", "/api/v1/group/members", |b| {
             member_ids(b) == ["agent-a", "peer-b"]
         })
         .await;
+    assert_valid("GroupMembers", &members);
     let b = &members["members"][1];
     assert_eq!(b["role"], "worker", "{members}");
     assert_eq!(b["zone"], "eu");
@@ -130,6 +135,7 @@ async fn group_api_against_a_real_peer() {
     assert_eq!(st["joined"], true, "{st}");
     assert_eq!(st["role"], "coordinator");
     assert_eq!(st["members"], 2);
+    assert_valid("GroupStatus", &st);
     assert!(
         st["lag"]["partitions"]
             .as_array()
@@ -144,6 +150,7 @@ async fn group_api_against_a_real_peer() {
     assert_eq!(status_all["group"]["wired"], true, "{status_all}");
     assert_eq!(status_all["group"]["group_name"], group_name.as_str());
     assert_eq!(status_all["group"]["joined"], true);
+    assert_valid("Status", &status_all);
 
     // Submit to the peer: its answer comes back.
     let (status, body) = g
@@ -156,6 +163,7 @@ async fn group_api_against_a_real_peer() {
     assert_eq!(body["content"], "echo: hello there");
     assert_eq!(body["responder_id"], "peer-b");
     assert_eq!(body["status"], "completed");
+    assert_valid("GroupTaskAnswer", &body);
     let task_id = body["task_id"].as_str().unwrap().to_owned();
 
     // The delegation steps A read are listed under the task.
@@ -174,6 +182,7 @@ async fn group_api_against_a_real_peer() {
             },
         )
         .await;
+    assert_valid("DelegationPage", &delegations);
     assert!(
         delegations["delegations"]
             .as_array()
@@ -193,6 +202,7 @@ async fn group_api_against_a_real_peer() {
     assert_eq!(status, StatusCode::BAD_GATEWAY, "{body}");
     assert!(error_of(&body).contains("peer-b cannot do"), "{body}");
     assert_eq!(body["status"], "failed");
+    assert_valid("Error", &body);
     let (status, body) = g
         .post(
             "/api/v1/group/tasks/submit",
@@ -202,6 +212,7 @@ async fn group_api_against_a_real_peer() {
     assert_eq!(status, StatusCode::GATEWAY_TIMEOUT, "{body}");
     assert!(body["task_id"].is_string(), "{body}");
     assert!(error_of(&body).contains("no response"), "{body}");
+    assert_valid("Error", &body);
 
     // Skills: listed with the live provider; a skill task is answered by it.
     let skills = g
@@ -214,8 +225,10 @@ async fn group_api_against_a_real_peer() {
         })
         .await;
     assert_eq!(skills["provided"], json!([]), "{skills}");
+    assert_valid("GroupSkills", &skills);
     let (status, manifest) = g.get("/api/v1/group/manifest").await;
     assert_eq!(status, StatusCode::OK);
+    assert_valid("TopicManifest", &manifest);
     assert!(
         manifest.to_string().contains(SKILL),
         "manifest without the skill: {manifest}"
@@ -230,6 +243,7 @@ async fn group_api_against_a_real_peer() {
     assert_eq!(body["content"], "echo: by skill");
     assert_eq!(body["responder_id"], "peer-b");
     assert_eq!(body["skill"], SKILL);
+    assert_valid("GroupTaskAnswer", &body);
 
     // Traces: the peer's spans are stored by A, filtered by trace id and paged.
     let trace_id = format!("trace-{}", random_suffix());
@@ -254,6 +268,7 @@ async fn group_api_against_a_real_peer() {
         .await;
     assert_eq!(spans["spans"][0]["title"], "first span", "{spans}");
     assert_eq!(spans["spans"][0]["source_agent_id"], "peer-b");
+    assert_valid("GroupSpanPage", &spans);
     let (_, page) = g
         .get(&format!(
             "/api/v1/group/traces?trace_id={trace_id}&limit=1&offset=1"
@@ -277,6 +292,7 @@ async fn group_api_against_a_real_peer() {
         )
         .await;
     assert_eq!(audit["events"][0]["agent_id"], "peer-b", "{audit}");
+    assert_valid("GroupAuditPage", &audit);
 
     // Memory: an item shared through the API arrives at the peer.
     let title = format!("notes {}", random_suffix());
@@ -289,6 +305,7 @@ async fn group_api_against_a_real_peer() {
     assert_eq!(status, StatusCode::OK, "{item}");
     assert_eq!(item["topic"], "memory.shared");
     assert_eq!(item["author_id"], "agent-a");
+    assert_valid("GroupSharedItem", &item);
     let arrived = wait_until_async(WAIT, Duration::from_millis(20), || async {
         peer.memory_items().iter().any(|m| {
             m.title == title
@@ -298,14 +315,16 @@ async fn group_api_against_a_real_peer() {
     })
     .await;
     assert!(arrived, "the shared item never reached peer-b");
-    g.get_until("the item in A's own list", "/api/v1/group/memory", |b| {
-        b["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|i| i["title"] == title.as_str())
-    })
-    .await;
+    let items = g
+        .get_until("the item in A's own list", "/api/v1/group/memory", |b| {
+            b["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|i| i["title"] == title.as_str())
+        })
+        .await;
+    assert_valid("GroupMemoryItems", &items);
 
     // Malformed bodies: 4xx naming the field.
     for (path, body, field) in [
@@ -366,6 +385,7 @@ async fn group_api_against_a_real_peer() {
     ] {
         let (status, answer) = g.post(path, body.clone()).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{path} {body}: {answer}");
+        assert_valid("Error", &answer);
         assert!(
             error_of(&answer).contains(&format!("\"{field}\"")),
             "{path} {body}: the error does not name {field}: {answer}"

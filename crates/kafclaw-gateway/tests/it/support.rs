@@ -220,3 +220,23 @@ pub fn error_of(body: &Value) -> &str {
         .as_str()
         .unwrap_or_else(|| panic!("no error field in {body}"))
 }
+
+/// Checks an answer against a component schema of `docs/openapi.json`.
+pub fn assert_valid(name: &str, instance: &Value) {
+    let doc: Value = serde_json::from_str(include_str!("../../../../docs/openapi.json"))
+        .expect("docs/openapi.json is JSON");
+    let schemas = doc["components"]["schemas"]
+        .to_string()
+        .replace("#/components/schemas/", "#/$defs/");
+    let schema = json!({
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$defs": serde_json::from_str::<Value>(&schemas).unwrap(),
+        "$ref": format!("#/$defs/{name}"),
+    });
+    let v = jsonschema::validator_for(&schema).expect("a valid schema");
+    let errors: Vec<String> = v
+        .iter_errors(instance)
+        .map(|e| format!("{e} at {}", e.instance_path()))
+        .collect();
+    assert!(errors.is_empty(), "{name}: {errors:?}\n{instance}");
+}
