@@ -15,8 +15,20 @@
 const crypto = require('node:crypto')
 const { Kafka, Partitioners, logLevel } = require('kafkajs')
 
-const GROUP_TOPICS = ['announce', 'control.roster', 'control.onboarding', 'requests', 'responses',
-  'tasks.status', 'traces', 'observe.audit', 'memory.shared', 'memory.context', 'orchestrator']
+// The eleven fixed group topics, with their manifest category and description.
+const GROUP_TOPICS = {
+  announce: ['control', 'Join/leave/heartbeat announcements'],
+  'control.roster': ['control', 'Topic registry manifest and member capabilities'],
+  'control.onboarding': ['control', 'Agent onboarding protocol messages'],
+  requests: ['tasks', 'General task requests'],
+  responses: ['tasks', 'General task responses'],
+  'tasks.status': ['tasks', 'Task status updates and progress'],
+  traces: ['observe', 'Trace spans for distributed tracing'],
+  'observe.audit': ['observe', 'Administrative audit events'],
+  'memory.shared': ['memory', 'Shared memory items via LFS'],
+  'memory.context': ['memory', 'Ephemeral context sharing'],
+  orchestrator: ['control', 'Orchestrator discovery and coordination']
+}
 const SKILL_RE = /^[A-Za-z0-9_-]+$/
 
 function usage (msg) {
@@ -94,6 +106,22 @@ async function retry (op, attempts = 50) {
   }
 }
 
+// Merges a topic manifest entry by entry: unknown skill topics are added, consumers united.
+function mergeManifest (local, incoming) {
+  if (!local) local = { ...incoming, skill_topics: [], core_topics: incoming.core_topics || [] }
+  for (const d of incoming.skill_topics || []) {
+    if (!d || typeof d !== 'object') continue
+    const have = local.skill_topics.find(l => l.name === d.name)
+    if (!have) {
+      local.skill_topics.push({ ...d, consumers: [...new Set(d.consumers || [])].sort() })
+    } else {
+      have.consumers = [...new Set([...have.consumers, ...(d.consumers || [])])].sort()
+    }
+  }
+  local.version = Math.max(local.version || 0, incoming.version || 0)
+  return local
+}
+
 const emit = (event) => process.stdout.write(JSON.stringify(event) + '\n')
 
 class Agent {
@@ -152,7 +180,7 @@ class Agent {
 
   announce (action) {
     const prefix = action === 'heartbeat' ? 'hb' : action
-    return this.send(this.topic('announce'), this.me, 'announce', `${prefix}-${process.hrtime.bigint()}`,
+    return this.send(this.topic('announce'), this.me, 'announce', `${prefix}-${Date.now()}000000`,
       { action, identity: this.identity() })
   }
 
@@ -169,6 +197,7 @@ class Agent {
     if (this.args.skill) {
       own.add(this.skillTopic(this.args.skill, 'requests')).add(this.skillTopic(this.args.skill, 'responses'))
       read.add(this.skillTopic(this.args.skill, 'requests'))
+      read.add(this.topic('control.roster'))
     }
     for (const ask of this.args.asks) {
       own.add(this.skillTopic(ask.skill, 'requests')).add(this.skillTopic(ask.skill, 'responses'))
@@ -178,13 +207,26 @@ class Agent {
     // auto-create topics; creating one that exists is no error.
     const admin = this.kafka.admin()
     await admin.connect()
-    const wanted = [...GROUP_TOPICS.map(t => this.topic(t)), ...own]
+    const wanted = [...Object.keys(GROUP_TOPICS).map(t => this.topic(t)), ...own]
     await admin.createTopics({ waitForLeaders: true, topics: wanted.map(topic => ({ topic, numPartitions: 3, replicationFactor: 1 })) })
     // Start positions by record time: announce from one expiry window back (to
     // learn the current members), everything else from now. kafkajs reads the end
     // offsets first and uses them where no record is that new.
     const seeks = []
+    // The manifest on control.roster is state: read it from the start, up to where it
+    // ends now, before registering the skill.
+    this.rosterBehind = new Map()
+    if (this.args.skill) {
+      const roster = this.topic('control.roster')
+      for (const { partition, low, high } of await retry(() => admin.fetchTopicOffsets(roster))) {
+        seeks.push({ topic: roster, partition, offset: low })
+        if (Number(high) > Number(low)) this.rosterBehind.set(partition, Number(high) - 1)
+      }
+    }
+    this.manifest = null
+    this.registered = !this.args.skill
     for (const topic of read) {
+      if (topic === this.topic('control.roster')) continue
       const since = topic === this.topic('announce') ? started - this.windowMs : started
       // A topic created a moment ago may not have its leaders yet: retry a little.
       const offsets = await retry(() => admin.fetchTopicOffsetsByTimestamp(topic, since))
@@ -212,7 +254,7 @@ class Agent {
     process.stderr.write(`node agent ${this.me}: ${err && err.stack ? err.stack : err}\n`)
   }
 
-  async onRecord ({ topic, message }) {
+  async onRecord ({ topic, partition, message }) {
     let env
     try {
       env = JSON.parse(message.value.toString())
@@ -223,7 +265,10 @@ class Agent {
     if (!env || typeof env !== 'object' || !env.payload || typeof env.payload !== 'object') return
     const { payload, type } = env
     const sender = env.sender_id || ''
-    if (topic === this.topic('announce') && type === 'announce') {
+    if (topic === this.topic('control.roster')) {
+      if (payload.group_name === this.args.group) this.manifest = mergeManifest(this.manifest, payload)
+      if (Number(message.offset) >= (this.rosterBehind.get(partition) ?? -1)) this.rosterBehind.delete(partition)
+    } else if (topic === this.topic('announce') && type === 'announce') {
       await this.onAnnounce(payload, sender, Number(message.timestamp))
     } else if (topic === this.topic('tasks.status') || (topic === this.topic('responses') && type === 'task_status')) {
       await this.onStatus(payload, sender)
@@ -310,8 +355,39 @@ class Agent {
     return [...this.members].filter(([id, m]) => id === this.me || now - m.lastSeen <= this.windowMs)
   }
 
+  // Adds this agent to the manifest's entries for its skill and publishes the whole
+  // manifest on control.roster (key: the group name).
+  async registerSkill () {
+    const skill = this.args.skill
+    let manifest = this.manifest || {
+      group_name: this.args.group,
+      version: 0,
+      core_topics: Object.entries(GROUP_TOPICS).map(([t, [category, description]]) =>
+        ({ name: this.topic(t), category, description, consumers: [] })),
+      skill_topics: [],
+      updated_at: rfc3339(),
+      updated_by: ''
+    }
+    const before = JSON.stringify(manifest.skill_topics)
+    manifest = mergeManifest(manifest, {
+      version: 0,
+      skill_topics: ['requests', 'responses'].map(d =>
+        ({ name: this.skillTopic(skill, d), category: 'skill', description: `Skill ${d} for ${skill}`, consumers: [this.me] }))
+    })
+    if (JSON.stringify(manifest.skill_topics) !== before) {
+      manifest.version += 1
+      manifest.updated_at = rfc3339()
+      manifest.updated_by = this.me
+      await this.send(this.topic('control.roster'), this.args.group, 'roster', `roster-${Date.now()}000000`, manifest)
+    }
+  }
+
   async tick () {
     const now = Date.now()
+    if (!this.registered && this.rosterBehind.size === 0) {
+      this.registered = true
+      await this.registerSkill()
+    }
     if (now >= this.nextBeat) {
       this.nextBeat = now + this.hbMs
       this.members.get(this.me).lastSeen = now

@@ -30,9 +30,20 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
-GROUP_TOPICS = ("announce", "control.roster", "control.onboarding", "requests", "responses",
-                "tasks.status", "traces", "observe.audit", "memory.shared", "memory.context",
-                "orchestrator")
+# The eleven fixed group topics, with their manifest category and description.
+GROUP_TOPICS = {
+    "announce": ("control", "Join/leave/heartbeat announcements"),
+    "control.roster": ("control", "Topic registry manifest and member capabilities"),
+    "control.onboarding": ("control", "Agent onboarding protocol messages"),
+    "requests": ("tasks", "General task requests"),
+    "responses": ("tasks", "General task responses"),
+    "tasks.status": ("tasks", "Task status updates and progress"),
+    "traces": ("observe", "Trace spans for distributed tracing"),
+    "observe.audit": ("observe", "Administrative audit events"),
+    "memory.shared": ("memory", "Shared memory items via LFS"),
+    "memory.context": ("memory", "Ephemeral context sharing"),
+    "orchestrator": ("control", "Orchestrator discovery and coordination"),
+}
 SKILL_RE = re.compile(r"^[A-Za-z0-9_-]+$")
 
 
@@ -54,6 +65,22 @@ def uuid7():
     value = (value & ~(0xF << 76)) | (0x7 << 76)          # version 7
     value = (value & ~(0x3 << 62)) | (0x2 << 62)          # RFC 4122 variant
     return str(uuid.UUID(int=value))
+
+
+def merge_manifest(local, incoming):
+    """Entry by entry: unknown skill topics are added, consumers are united."""
+    if local is None:
+        local = dict(incoming, skill_topics=[], core_topics=incoming.get("core_topics") or [])
+    for d in incoming.get("skill_topics") or []:
+        if not isinstance(d, dict):
+            continue
+        have = next((l for l in local["skill_topics"] if l["name"] == d.get("name")), None)
+        if have is None:
+            local["skill_topics"].append(dict(d, consumers=sorted(set(d.get("consumers") or []))))
+        else:
+            have["consumers"] = sorted(set(have["consumers"]) | set(d.get("consumers") or []))
+    local["version"] = max(local.get("version") or 0, incoming.get("version") or 0)
+    return local
 
 
 class Agent:
@@ -187,10 +214,51 @@ class Agent:
             hit = found.get(tp)
             self.consumer.seek(tp, hit.offset if hit is not None else ends[tp])
         self.announce("join")
+        if self.skill:
+            self.register_skill()
         self.joined = True
         self.members[self.me] = {"last_seen": time.time(), "skills": self.identity()["skills"]}
         self.next_beat = time.time() + self.hb
         self.emit(event="ready", agent_id=self.me)
+
+    def register_skill(self):
+        """Adds this agent to the topic manifest's entries for its skill and publishes
+        the whole manifest on control.roster (read from the start: it is state)."""
+        name = self.topic("control.roster")
+        reader = KafkaConsumer(bootstrap_servers=self.brokers, group_id=None,
+                               enable_auto_commit=False)
+        tps = [TopicPartition(name, p) for p in sorted(reader.partitions_for_topic(name) or [])]
+        reader.assign(tps)
+        ends = reader.end_offsets(tps)
+        reader.seek_to_beginning(*tps)
+        manifest = None
+        while any(reader.position(tp) < ends[tp] for tp in tps):
+            for records in reader.poll(timeout_ms=200).values():
+                for rec in records:
+                    try:
+                        incoming = json.loads(rec.value).get("payload")
+                    except (ValueError, AttributeError):
+                        continue
+                    if isinstance(incoming, dict) and incoming.get("group_name") == self.group:
+                        manifest = merge_manifest(manifest, incoming)
+        reader.close()
+        if manifest is None:
+            manifest = {
+                "group_name": self.group, "version": 0, "updated_at": rfc3339(),
+                "updated_by": "", "skill_topics": [],
+                "core_topics": [{"name": self.topic(t), "category": c, "description": d,
+                                 "consumers": []} for t, (c, d) in GROUP_TOPICS.items()],
+            }
+        mine = {"group_name": self.group, "version": 0, "skill_topics": [
+            {"name": self.skill_topic(self.skill, d), "category": "skill",
+             "description": f"Skill {d} for {self.skill}", "consumers": [self.me]}
+            for d in ("requests", "responses")]}
+        before = json.dumps(manifest["skill_topics"], sort_keys=True)
+        manifest = merge_manifest(manifest, mine)
+        if json.dumps(manifest["skill_topics"], sort_keys=True) != before or manifest["version"] == 0:
+            manifest.update(version=manifest["version"] + 1, updated_at=rfc3339(),
+                            updated_by=self.me)
+            self.send(name, self.group, "roster", f"roster-{time.time_ns()}", manifest)
 
     # ------------------------------------------------------------ records
 

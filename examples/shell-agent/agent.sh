@@ -109,12 +109,58 @@ status() {     # TASK_ID STATUS
         "$(jq -nc --arg t "$1" --arg me "$me" --arg s "$2" '{task_id: $t, responder_id: $me, status: $s}')"
 }
 
+# The eleven fixed group topics: name, manifest category, description.
+core_topics=$(jq -nc --arg g "$group" '[
+    ["announce", "control", "Join/leave/heartbeat announcements"],
+    ["control.roster", "control", "Topic registry manifest and member capabilities"],
+    ["control.onboarding", "control", "Agent onboarding protocol messages"],
+    ["requests", "tasks", "General task requests"],
+    ["responses", "tasks", "General task responses"],
+    ["tasks.status", "tasks", "Task status updates and progress"],
+    ["traces", "observe", "Trace spans for distributed tracing"],
+    ["observe.audit", "observe", "Administrative audit events"],
+    ["memory.shared", "memory", "Shared memory items via LFS"],
+    ["memory.context", "memory", "Ephemeral context sharing"],
+    ["orchestrator", "control", "Orchestrator discovery and coordination"]]
+    | map({name: "group.\($g).\(.[0])", category: .[1], description: .[2], consumers: []})')
+
+# Registers the skill: reads every manifest on control.roster (it is state), merges
+# them entry by entry, adds this agent to its skill's two entries and publishes the
+# whole manifest when that changed it.
+register_skill() {
+    local t manifest
+    t=$(topic control.roster)
+    manifest=$(kcat -C -e -q -J "${kcat_opts[@]}" -t "$t" -o beginning 2>/dev/null \
+        | jq -c --arg g "$group" '(.payload | try fromjson catch null) | .payload?
+            | select(type == "object" and .group_name == $g)' \
+        | jq -nc --arg g "$group" --arg me "$me" --arg s "$skill" --arg ts "$(rfc3339)" \
+            --argjson core "$core_topics" '
+            def merge($a; $b):
+                reduce (($b.skill_topics // [])[] | select(type == "object")) as $d ($a;
+                    if any(.skill_topics[]; .name == $d.name)
+                    then .skill_topics |= map(if .name == $d.name
+                        then .consumers = ((.consumers + ($d.consumers // [])) | unique) else . end)
+                    else .skill_topics += [$d + {consumers: (($d.consumers // []) | unique)}] end)
+                | .version = ([.version // 0, $b.version // 0] | max);
+            (reduce inputs as $m (null;
+                merge(. // ($m + {skill_topics: [], core_topics: ($m.core_topics // [])}); $m))
+             // {group_name: $g, version: 0, core_topics: $core, skill_topics: [],
+                 updated_at: $ts, updated_by: ""}) as $old
+            | merge($old; {version: 0, skill_topics: [("requests", "responses") as $d
+                | {name: "group.\($g).skill.\($s).\($d)", category: "skill",
+                   description: "Skill \($d) for \($s)", consumers: [$me]}]}) as $new
+            | if $new.skill_topics != $old.skill_topics
+              then $new + {version: ($new.version + 1), updated_at: $ts, updated_by: $me}
+              else empty end')
+    [[ -z $manifest ]] || send "$t" "$group" roster "roster-${EPOCHREALTIME/./}000" "$manifest"
+}
+
 # Topics this agent reads; it waits for them to exist.
 read_topics=("$(topic announce)" "$(topic requests)" "$(topic tasks.status)")
 [[ -n $skill ]] && read_topics+=("$(topic "skill.$skill.requests")")
 for s in "${ask_skill[@]}"; do read_topics+=("$(topic "skill.$s.responses")"); done
 deadline=$(( $(now_ms) + 60000 ))
-for t in "${read_topics[@]}"; do
+for t in "${read_topics[@]}" "$(topic control.roster)"; do
     until kcat -L "${kcat_opts[@]}" -t "$t" -J 2>/dev/null \
             | jq -e '.topics[0].partitions | length > 0' >/dev/null; do
         (( $(now_ms) < deadline )) || die "topic $t does not exist (kcat cannot create topics; create the group's and the skill's topics first)"
@@ -156,6 +202,7 @@ done
 
 declare -A last_seen=() skills_of=() winners=() claimed=() done_tasks=()
 announce join
+[[ -z $skill ]] || register_skill
 last_seen[$me]=$(now_ms)
 skills_of[$me]=$skill
 emit --arg id "$me" '{event: "ready", agent_id: $id}'

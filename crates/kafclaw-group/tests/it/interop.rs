@@ -331,6 +331,23 @@ async fn rust_python_node_and_shell_agents_share_a_group_and_answer_each_other()
             && procs.iter().all(|p| p.saw_roster(&all))
     })
     .await;
+    // Each example registered its skill in the topic manifest (control.roster), which
+    // the Rust agent merged: every skill, provided by its agent, live.
+    wait_for(
+        "the manifest lists every skill and its provider",
+        &procs,
+        || {
+            let skills = rust.skills();
+            all.iter().all(|id| {
+                skills.iter().any(|s| {
+                    s.name == skill_of(id)
+                        && s.registered_by == [id.clone()]
+                        && s.live_providers == [id.clone()]
+                })
+            })
+        },
+    )
+    .await;
 
     // Rust -> each of the others, while they ask each other (and Rust) on their own.
     for (id, lang) in EXTERNAL {
