@@ -1,4 +1,5 @@
-// KafClaw dashboard: lists recent tasks and pending approvals through the dashboard API.
+// KafClaw dashboard: lists recent tasks and pending approvals through the dashboard API,
+// and the group's members and recent group tasks when a Kafka group is attached.
 // The token (when the gateway has one) is kept in sessionStorage and sent as a bearer
 // header; data is always inserted as text, never as HTML.
 "use strict";
@@ -86,11 +87,48 @@ async function refresh() {
       cell(tr, x.trace_id);
       tb.appendChild(tr);
     }
+    await refreshGroup(s.group);
     $("error").textContent = "";
     $("login").style.display = "none";
   } catch (e) {
     $("error").textContent = e.message;
   }
+}
+
+async function refreshGroup(group) {
+  $("group").hidden = !(group && group.wired);
+  if ($("group").hidden) return;
+  $("group-summary").textContent =
+    "· " + group.group_name + " as " + group.agent_id + (group.joined ? " (joined)" : " (not joined)");
+  const m = await api("/api/v1/group/members");
+  const mb = $("group-members");
+  mb.replaceChildren();
+  for (const x of m.members) {
+    const tr = document.createElement("tr");
+    cell(tr, x.agent_id + (x.is_self ? " (this agent)" : ""));
+    cell(tr, x.role);
+    cell(tr, x.zone);
+    cell(tr, (x.skills || []).join(", "));
+    cell(tr, when(x.last_heartbeat));
+    mb.appendChild(tr);
+  }
+  if (m.members.length === 0) cell(mb.appendChild(document.createElement("tr")), "none");
+  const d = await api("/api/v1/group/tasks?limit=25");
+  const db = $("group-tasks");
+  db.replaceChildren();
+  for (const x of d.delegations) {
+    const tr = document.createElement("tr");
+    cell(tr, when(x.created_at));
+    cell(tr, x.event_type, x.event_type);
+    cell(tr, x.task_id);
+    cell(tr, x.sender_id);
+    cell(tr, x.receiver_id);
+    cell(tr, x.depth);
+    cell(tr, x.summary, "text");
+    cell(tr, x.trace_id);
+    db.appendChild(tr);
+  }
+  if (d.delegations.length === 0) cell(db.appendChild(document.createElement("tr")), "none");
 }
 
 $("save-token").addEventListener("click", () => {
