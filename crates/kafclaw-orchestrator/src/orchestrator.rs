@@ -304,8 +304,8 @@ impl Orchestrator {
         self.inner.zone_views(&self.inner.lock())
     }
 
-    /// The agents we may see: ourselves, anyone not only in private zones, and members
-    /// of private zones we are in.
+    /// The agents we may see: ourselves, every agent whose home zone is not private,
+    /// and those at home in a private zone we are in.
     pub fn agents(&self) -> Vec<NodeView> {
         let st = self.inner.lock();
         let me = &self.inner.settings.agent_id;
@@ -313,7 +313,7 @@ impl Orchestrator {
             .hierarchy_view(&st)
             .nodes
             .into_iter()
-            .filter(|n| st.zones.can_see(me, &n.agent_id))
+            .filter(|n| st.zones.can_see(me, &n.agent_id, &n.zone_id))
             .collect()
     }
 

@@ -179,31 +179,22 @@ impl Zones {
             .collect()
     }
 
-    /// Whether `viewer` may see `agent`: itself; anyone in a public zone; members of a
-    /// shared zone; members of a private zone only when `viewer` is in it too.
-    pub fn can_see(&self, viewer: &str, agent: &str) -> bool {
+    /// Whether `viewer` may see `agent`, whose home zone is `home_zone`: an agent
+    /// at home in a private zone (and allowed there) is seen only by that zone's
+    /// members; every other agent by everyone.
+    pub fn can_see(&self, viewer: &str, agent: &str, home_zone: &str) -> bool {
         if viewer == agent {
             return true;
         }
-        let private_only = self
-            .zones
-            .values()
-            .filter(|z| z.visibility != ZoneVisibility::Public.as_str())
-            .filter(|z| z.owner_id == agent || z.allowed_ids.iter().any(|a| a == agent))
-            .all(|z| z.visibility == ZoneVisibility::Private.as_str());
-        let in_any = self
-            .zones
-            .values()
-            .filter(|z| z.visibility != ZoneVisibility::Public.as_str())
-            .any(|z| z.owner_id == agent || z.allowed_ids.iter().any(|a| a == agent));
-        if !in_any || !private_only {
-            // In no zone but public, or in some shared zone: visible to all.
-            return true;
+        match self.zones.get(home_zone) {
+            Some(z)
+                if z.visibility == ZoneVisibility::Private.as_str()
+                    && self.is_allowed(home_zone, agent) =>
+            {
+                self.is_allowed(home_zone, viewer)
+            }
+            _ => true,
         }
-        self.zones.values().any(|z| {
-            (z.owner_id == agent || z.allowed_ids.iter().any(|a| a == agent))
-                && (z.owner_id == viewer || z.allowed_ids.iter().any(|a| a == viewer))
-        })
     }
 }
 
@@ -235,12 +226,14 @@ mod tests {
         assert_eq!(z.members("red", ["x"].into_iter()), ["a", "b"]);
         assert_eq!(z.members("public", ["x", "a"].into_iter()), ["a", "x"]);
         assert_eq!(z.zones_of("b"), ["public", "red"]);
-        // b is only in a private zone: c (outside it) cannot see b, a can.
-        assert!(!z.can_see("c", "b"));
-        assert!(z.can_see("a", "b"));
-        // c is in a shared zone: everyone sees c.
-        assert!(z.can_see("b", "c"));
-        assert!(z.can_see("b", "lonely"));
+        // b is at home in a private zone: c (outside it) cannot see b, a can.
+        assert!(!z.can_see("c", "b", "red"));
+        assert!(z.can_see("a", "b", "red"));
+        assert!(z.can_see("b", "b", "red"));
+        // A home zone the agent is not allowed in hides nothing; shared zones neither.
+        assert!(z.can_see("c", "x", "red"));
+        assert!(z.can_see("b", "c", "bridge"));
+        assert!(z.can_see("b", "lonely", ""));
     }
 
     #[test]
