@@ -155,6 +155,19 @@ impl Fields {
         Ok(v)
     }
 
+    /// A short printable value (spaces allowed): at most 200 bytes, no control characters.
+    fn short(&self, key: &str) -> Result<Option<String>, ApiError> {
+        let v = self.text(key)?;
+        if let Some(s) = &v
+            && (s.len() > MAX_NAME_LEN || s.chars().any(char::is_control))
+        {
+            return Err(ApiError::bad_request(format!(
+                "field {key:?} must be at most {MAX_NAME_LEN} bytes without control characters"
+            )));
+        }
+        Ok(v)
+    }
+
     /// A skill name, validated as the group validates it (no dots).
     fn skill(&self, key: &str) -> Result<Option<String>, ApiError> {
         let v = self.name(key)?;
@@ -731,7 +744,7 @@ pub(crate) async fn share_memory(
         .text("content")?
         .ok_or_else(|| ApiError::bad_request("field \"content\" is required"))?;
     let tags = f.tags("tags")?;
-    let content_type = f.name("content_type")?;
+    let content_type = f.short("content_type")?;
     let ttl = f.seconds("ttl_secs", MAX_TTL_SECS)?;
     let mut share = match ttl {
         Some(ttl) => MemoryShare::context(title, content.into_bytes(), ttl),

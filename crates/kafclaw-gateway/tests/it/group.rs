@@ -6,13 +6,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kafclaw_envelope::{AuditPayload, TracePayload};
-use kafclaw_gateway::{GroupHandle, Mode};
+use kafclaw_gateway::{AuthToken, GatewayOptions, GroupHandle, Mode};
 use kafclaw_group::{GroupAgent, IncomingTask, KafkaSettings};
 use kafclaw_testkit::{random_group_name, random_suffix, wait_until_async};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::support::{Node, WAIT, assert_valid, error_of, serve};
+use crate::support::{Node, WAIT, assert_valid, error_of, serve, serve_with};
 
 const SKILL: &str = "echo-skill";
 
@@ -59,6 +59,37 @@ async fn standalone_gateway_refuses_every_group_route() {
     assert_eq!(body["group"]["wired"], false, "{body}");
     assert_eq!(body["group"]["enabled"], false, "{body}");
     assert_valid("Status", &body);
+    g.stop().await;
+
+    // Group mode whose group layer did not start: refused with that reason.
+    let node = Node::new(vec![]).await;
+    let g = serve(&node, Mode::Group, None).await;
+    let (status, body) = g.get("/api/v1/group/members").await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert!(
+        error_of(&body).contains("no Kafka group is attached"),
+        "{body}"
+    );
+    let (_, body) = g.get("/api/v1/status").await;
+    assert_eq!(body["group"]["enabled"], true, "{body}");
+    assert_eq!(body["group"]["wired"], false, "{body}");
+    g.stop().await;
+
+    // With a token the group routes want it like the rest of the API.
+    let node = Node::new(vec![]).await;
+    let mut options = GatewayOptions::loopback(Mode::Standalone);
+    options.auth_token = AuthToken::new("a-long-enough-test-token");
+    let g = serve_with(&node, options, None).await;
+    let (status, body) = g.get("/api/v1/group/status").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    let res = g
+        .http
+        .get(format!("{}/api/v1/group/status", g.dash))
+        .bearer_auth("a-long-enough-test-token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
     g.stop().await;
 }
 
@@ -299,7 +330,12 @@ async fn group_api_against_a_real_peer() {
     let (status, item) = g
         .post(
             "/api/v1/group/memory",
-            json!({"title": title, "content": "the quarterly numbers", "tags": ["q4", "finance"]}),
+            json!({
+                "title": title,
+                "content": "the quarterly numbers",
+                "tags": ["q4", "finance"],
+                "content_type": "text/plain; charset=utf-8",
+            }),
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{item}");
@@ -311,6 +347,7 @@ async fn group_api_against_a_real_peer() {
             m.title == title
                 && m.tags == ["q4", "finance"]
                 && m.content.as_deref() == Some("the quarterly numbers")
+                && m.content_type == "text/plain; charset=utf-8"
         })
     })
     .await;

@@ -107,7 +107,14 @@ pub struct Served {
 }
 
 pub async fn serve(node: &Node, mode: Mode, group: Option<GroupHandle>) -> Served {
-    let mut options = GatewayOptions::loopback(mode);
+    serve_with(node, GatewayOptions::loopback(mode), group).await
+}
+
+pub async fn serve_with(
+    node: &Node,
+    mut options: GatewayOptions,
+    group: Option<GroupHandle>,
+) -> Served {
     options.agent_id = "gateway-agent".into();
     options.version = "test".into();
     options.shutdown_grace = Duration::from_secs(2);
