@@ -5,6 +5,7 @@
 
 mod bench;
 mod kafka;
+mod prereqs;
 mod schemas;
 mod test;
 

@@ -1,7 +1,8 @@
 //! `cargo xtask test`: the README's test command and what CI runs.
 //!
 //! Starts a private Kafka broker on a free block of ports, prepares the Python
-//! virtual environment the interop tests use, validates the JSON Schemas,
+//! virtual environment, the tools and the Node packages the interop tests use,
+//! validates the JSON Schemas and the wire-protocol tables,
 //! runs `cargo test --workspace` with the `KAFCLAW_TEST_*` environment, and
 //! always stops the broker again (also on test failure and Ctrl-C).
 
@@ -81,6 +82,15 @@ fn run_with_broker(
     let python = prepare_python(root)?;
     check()?;
 
+    let mut failures = Vec::new();
+    step("checking the interop test's tools (kcat, jq, node, npm) and examples/node-agent");
+    crate::prereqs::ensure_debian_tools();
+    if let Err(e) = crate::prereqs::prepare_node_agent(root) {
+        eprintln!("error: {e:#}");
+        failures.push("npm ci for examples/node-agent".to_owned());
+    }
+    check()?;
+
     let mut env: Vec<(String, String)> = broker
         .env_vars()
         .into_iter()
@@ -91,7 +101,6 @@ fn run_with_broker(
         env.push((vars::XTASK.to_owned(), exe.display().to_string()));
     }
 
-    let mut failures = Vec::new();
     let validator = root.join("scripts").join("validate_schemas.py");
     if validator.is_file() {
         step("validating the JSON Schemas (scripts/validate_schemas.py schemas/)");
@@ -104,6 +113,21 @@ fn run_with_broker(
             .with_context(|| format!("run {}", python.display()))?;
         if !status.success() {
             failures.push(format!("schema validation ({status})"));
+        }
+        check()?;
+    }
+
+    let tables = root.join("scripts").join("wire_tables.py");
+    if tables.is_file() {
+        step("checking the field tables of docs/wire-protocol.md (scripts/wire_tables.py --check)");
+        let status = Command::new(&python)
+            .current_dir(root)
+            .arg(&tables)
+            .arg("--check")
+            .status()
+            .with_context(|| format!("run {}", python.display()))?;
+        if !status.success() {
+            failures.push(format!("docs/wire-protocol.md tables ({status})"));
         }
         check()?;
     }
