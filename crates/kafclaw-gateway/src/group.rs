@@ -565,17 +565,14 @@ async fn run(group: &GroupHandle, sub: Submission) -> ApiResult {
         } else {
             response.content.clone()
         };
+        let who = if response.responder_id.is_empty() {
+            "the worker"
+        } else {
+            response.responder_id.as_str()
+        };
         return Err(ApiError::new(
             StatusCode::BAD_GATEWAY,
-            format!(
-                "{} answered {}: {reason}",
-                if response.responder_id.is_empty() {
-                    "the worker"
-                } else {
-                    &response.responder_id
-                },
-                response.status
-            ),
+            format!("{who} answered {}: {reason}", response.status),
         )
         .with("task_id", task_id)
         .with("status", response.status));

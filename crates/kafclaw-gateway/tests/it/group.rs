@@ -98,7 +98,7 @@ async fn group_api_against_a_real_peer() {
     let broker = kafclaw_testkit::maybe_skip_kafka!();
     let settings = KafkaSettings::plaintext(&broker.brokers);
     let group_name = random_group_name();
-    let beat = Duration::from_millis(500);
+    let beat = Duration::from_secs(2);
 
     // B: the peer, with an echo handler (content starting with "fail" fails) and a skill.
     let peer = GroupAgent::builder(settings.clone(), &group_name, "peer-b")
