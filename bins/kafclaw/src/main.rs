@@ -17,6 +17,7 @@ mod kshark_cmd;
 mod logging;
 mod models_cmd;
 mod onboard_cmd;
+mod orchestrator_cmd;
 mod setup;
 mod status_cmd;
 mod tools_cmd;
@@ -73,6 +74,8 @@ enum Cmd {
     Kshark(Box<kshark_cmd::Args>),
     /// Group collaboration over Kafka: members, status, submit a task, join, leave.
     Group(group_cmd::Args),
+    /// The orchestrator's view: status, hierarchy, zones; create zones and add members.
+    Orchestrator(orchestrator_cmd::Args),
     /// LLM providers and models: what is configured, and token usage and cost.
     Models(models_cmd::Args),
     /// Run the agent with its HTTP API (POST /chat) and dashboard until SIGINT/SIGTERM.
@@ -98,6 +101,7 @@ fn main() -> ExitCode {
         Cmd::Tools(args) => tools_cmd::run(args),
         Cmd::Kshark(args) => kshark_cmd::run(*args),
         Cmd::Group(args) => group_cmd::run(args),
+        Cmd::Orchestrator(args) => orchestrator_cmd::run(args),
         Cmd::Models(args) => models_cmd::run(args),
         Cmd::Gateway(args) => gateway_cmd::run(args),
     };

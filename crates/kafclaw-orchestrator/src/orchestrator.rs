@@ -144,6 +144,26 @@ impl OrchestratorBuilder {
             zones.create(z.clone())?;
             owned.insert(z.zone_id.clone());
         }
+        // Zones we created earlier (and stored) are still ours.
+        if let Some(tl) = &self.timeline {
+            for z in tl.list_orchestrator_zones().await? {
+                if z.owner_id != s.agent_id || owned.contains(&z.zone_id) {
+                    continue;
+                }
+                let zone = Zone {
+                    zone_id: z.zone_id.clone(),
+                    name: z.name,
+                    visibility: z.visibility,
+                    owner_id: z.owner_id,
+                    parent_zone: z.parent_zone,
+                    allowed_ids: z.allowed_ids,
+                    created_at: Timestamp::from_datetime(z.created_at),
+                };
+                if zones.create(zone).is_ok() {
+                    owned.insert(z.zone_id);
+                }
+            }
+        }
         let state = State {
             hierarchy,
             zones,
@@ -758,8 +778,9 @@ impl Inner {
             return;
         }
         let at = at.min(Utc::now());
-        let (newcomer, zones_changed) = {
+        let (newcomer, zones_changed, graph_changed) = {
             let mut st = self.lock();
+            let before = (st.hierarchy.clone(), st.zones.clone());
             st.stats.discoveries_received += 1;
             let mut newcomer = false;
             if p.node.agent_id == me {
@@ -826,9 +847,12 @@ impl Inner {
                     },
                 );
             }
-            (newcomer, zones_changed)
+            let graph_changed = newcomer || before != (st.hierarchy.clone(), st.zones.clone());
+            (newcomer, zones_changed, graph_changed)
         };
-        self.changed();
+        if graph_changed {
+            self.changed();
+        }
         if newcomer && !self.settings.passive {
             self.discover_now.notify_one();
         }

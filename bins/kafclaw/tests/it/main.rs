@@ -1,10 +1,12 @@
 //! Integration tests of the `kafclaw` binary: each module drives the real executable.
 
 mod agent;
+mod collab;
 mod config;
 mod envelope;
 mod gateway;
 mod group;
 mod kshark;
 mod models;
+mod orchestrator;
 mod tools;
