@@ -21,7 +21,11 @@ async fn discovery_converges_and_the_hierarchy_is_the_configured_one() {
 
     for o in trio.all() {
         let h = o.hierarchy();
-        assert_eq!(h.roots, std::slice::from_ref(&a), "one root: the orchestrator");
+        assert_eq!(
+            h.roots,
+            std::slice::from_ref(&a),
+            "one root: the orchestrator"
+        );
         let node = |id: &str| h.nodes.iter().find(|n| n.agent_id == id).unwrap().clone();
         assert_eq!(
             node(&a).role,
@@ -343,5 +347,93 @@ async fn a_private_zone_task_never_reaches_the_outsider_and_is_answered_by_a_mem
         0,
         "nothing of red ever reached C"
     );
+    trio.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_shared_zone_created_at_runtime_bridges_the_two_groups() {
+    let broker = kafclaw_testkit::maybe_skip_kafka!();
+    let trio = start_trio(&broker).await;
+    let (a, b, c) = ids(&trio.group);
+    trio.converge().await;
+    let mut b_graph = trio.b.watch();
+    b_graph.mark_unchanged();
+
+    // C (blue) opens a shared zone with B (red): the two groups now meet there.
+    let bridge = trio
+        .c
+        .create_zone("bridge", "Red meets blue", "shared", vec![b.clone()])
+        .await
+        .unwrap();
+    assert_eq!(bridge.members, [b.clone(), c.clone()]);
+    assert!(
+        matches!(
+            trio.b.create_zone("bridge", "", "shared", vec![]).await,
+            Err(Error::ZoneExists { .. })
+        ) || trio.b.zones().iter().all(|z| z.zone_id != "bridge")
+    );
+
+    // B's graph changes live.
+    let ok = kafclaw_testkit::wait_until_async(WAIT, POLL, || async {
+        b_graph
+            .borrow()
+            .zones
+            .iter()
+            .any(|z| z.zone_id == "bridge" && z.is_member)
+    })
+    .await;
+    assert!(ok, "B never learned the bridge zone");
+    assert!(b_graph.has_changed().unwrap());
+    let (bridge_req, _) = zone_topics(&trio.group, "bridge");
+    let ok = kafclaw_testkit::wait_until_async(WAIT, POLL, || async {
+        trio.b.topics().contains(&bridge_req)
+    })
+    .await;
+    assert!(ok, "B never subscribed to the bridge");
+
+    let answer = trio
+        .c
+        .dispatch(
+            "bridge",
+            "ask",
+            "across the bridge",
+            Duration::from_secs(20),
+        )
+        .await
+        .unwrap();
+    assert_eq!(answer.responder_id, b);
+    // B can ask C there too, while red stays closed to C and the bridge to A.
+    let answer = trio
+        .b
+        .dispatch("bridge", "ask", "back across", Duration::from_secs(20))
+        .await
+        .unwrap();
+    assert_eq!(answer.responder_id, c);
+    assert!(matches!(
+        trio.a
+            .dispatch("bridge", "x", "y", Duration::from_secs(5))
+            .await,
+        Err(Error::NotAllowed { .. })
+    ));
+    assert!(matches!(
+        trio.c
+            .dispatch("red", "x", "y", Duration::from_secs(5))
+            .await,
+        Err(Error::NotAllowed { .. })
+    ));
+    // Only the owner changes a zone.
+    assert!(matches!(
+        trio.b.add_zone_member("bridge", &a).await,
+        Err(Error::NotOwner { .. })
+    ));
+    trio.c.add_zone_member("bridge", &a).await.unwrap();
+    let ok = kafclaw_testkit::wait_until_async(WAIT, POLL, || async {
+        trio.a
+            .zones()
+            .iter()
+            .any(|z| z.zone_id == "bridge" && z.is_member)
+    })
+    .await;
+    assert!(ok, "A never learned it joined the bridge");
     trio.shutdown().await;
 }
