@@ -223,6 +223,18 @@ async fn group_api_against_a_real_peer() {
         "{delegations}"
     );
 
+    // An open task (no target, no skill): the only member with a handler claims it.
+    let (status, body) = g
+        .post(
+            "/api/v1/group/tasks/submit",
+            json!({"content": "whoever can", "timeout_secs": 30}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["content"], "echo: whoever can");
+    assert_eq!(body["responder_id"], "peer-b");
+    assert_eq!(body["target_id"], Value::Null);
+
     // A failing peer: 502 with the peer's reason; nobody there: 504 with the task id.
     let (status, body) = g
         .post(
