@@ -198,7 +198,13 @@ async fn serve(
             return Ok(ExitCode::from(crate::EXIT_USAGE));
         }
     };
-    let parts = if mode.uses_group() {
+    if mode.uses_group() && !loaded.config.group.enabled {
+        eprintln!(
+            "kafclaw: note: {mode} mode, but group.enabled is false: the agent joins no Kafka group \
+             (set group.enabled, group.groupName and group.kafkaBrokers)"
+        );
+    }
+    let parts = if mode.uses_group() && loaded.config.group.enabled {
         match group_parts(&loaded, &mut deps) {
             Ok(p) => Some(p),
             Err(e) => {

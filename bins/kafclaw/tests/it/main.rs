@@ -1,6 +1,7 @@
 //! Integration tests of the `kafclaw` binary: each module drives the real executable.
 
 mod agent;
+mod collab;
 mod config;
 mod envelope;
 mod gateway;

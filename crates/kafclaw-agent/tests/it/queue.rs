@@ -379,3 +379,50 @@ async fn a_second_runtime_on_the_same_timeline_never_takes_the_first_ones_tasks(
     second.shutdown(WAIT).await;
     first.shutdown(Duration::ZERO).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_whose_deadline_passes_in_the_queue_is_not_worked_on() {
+    let home = Home::new(
+        Wire::OpenAi,
+        vec![
+            Reply::text("first").delayed(Duration::from_secs(2)),
+            Reply::text("never used"),
+        ],
+        json!({}),
+    )
+    .await;
+    let agent = home.agent().await;
+    // The first task of the session holds the model for 2 s; the second, queued behind
+    // it, may take only 200 ms from now.
+    let first = agent.submit(msg("dl", "slow one")).await.unwrap();
+    let deadline = chrono::Utc::now() + chrono::Duration::milliseconds(200);
+    let late = agent
+        .submit_until(msg("dl", "in a hurry"), deadline)
+        .await
+        .unwrap();
+    assert_eq!(
+        done(&agent, &first.task_id).await.reply.as_deref(),
+        Some("first")
+    );
+    let out = done(&agent, &late.task_id).await;
+    assert_eq!(out.state, TaskState::Failed);
+    let reason = out.error.unwrap();
+    assert!(
+        reason.contains("deadline") && reason.contains("not worked on"),
+        "{reason}"
+    );
+    assert_eq!(
+        home.requests().len(),
+        1,
+        "the late task never reached the model"
+    );
+    // A deadline already passed at submission fails the same way.
+    let past = chrono::Utc::now() - chrono::Duration::seconds(1);
+    let gone = agent
+        .submit_until(msg("other", "too late"), past)
+        .await
+        .unwrap();
+    assert_eq!(done(&agent, &gone.task_id).await.state, TaskState::Failed);
+    assert_eq!(home.requests().len(), 1);
+    agent.shutdown(WAIT).await;
+}

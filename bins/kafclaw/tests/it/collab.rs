@@ -1,0 +1,621 @@
+//! Agents collaborating over Kafka through the real binary: `kafclaw gateway --mode
+//! group` processes on the real broker, each with its own scripted LLM server (OpenAI
+//! wire for agent A, Anthropic wire for agent B) or none (a command-skill worker).
+//! Covers delegation to a skill answered by the other agent's model with the trace
+//! across both, the peer tool tier, command skills, the delegation depth limit and
+//! deadlines, and a worker killed mid-task.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use kafclaw_testkit::{Reply, ScriptedLlm, TestBroker, Wire, maybe_skip_kafka, random_group_name};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+/// How long any condition may take on a loaded machine before the test fails.
+const PATIENCE: Duration = Duration::from_secs(90);
+
+fn client() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(180))
+        .build()
+        .unwrap()
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn provider(llm: &ScriptedLlm) -> Value {
+    match llm.wire() {
+        Wire::OpenAi => json!({
+            "providers": {"openai": {"apiKey": "sk-test", "apiBase": llm.base_url()}},
+            "model": {"name": "openai/gpt-test", "maxAttempts": 1},
+        }),
+        Wire::Anthropic => json!({
+            "providers": {"anthropic": {"apiKey": "sk-ant-test", "apiBase": llm.base_url()}},
+            "model": {"name": "claude/claude-test", "maxAttempts": 1},
+        }),
+    }
+}
+
+fn merge(base: &mut Value, extra: &Value) {
+    match (base, extra) {
+        (Value::Object(b), Value::Object(e)) => {
+            for (k, v) in e {
+                merge(b.entry(k.clone()).or_insert(Value::Null), v);
+            }
+        }
+        (b, e) => *b = e.clone(),
+    }
+}
+
+/// One group on the test broker.
+struct Net {
+    brokers: String,
+    group: String,
+}
+
+impl Net {
+    fn new(broker: &TestBroker) -> Net {
+        Net {
+            brokers: broker.brokers.clone(),
+            group: random_group_name(),
+        }
+    }
+
+    /// The config of agent `id`: in the group, fast heartbeats, plus `extra`.
+    fn config(&self, id: &str, llm: Option<&ScriptedLlm>, extra: Value) -> Value {
+        let mut c = json!({
+            "group": {
+                "enabled": true,
+                "groupName": self.group,
+                "agentId": id,
+                "kafkaBrokers": self.brokers,
+                "heartbeatIntervalSecs": 1,
+                "missedHeartbeats": 3,
+                "onboardTimeoutSecs": 5,
+            }
+        });
+        if let Some(llm) = llm {
+            merge(&mut c, &provider(llm));
+        }
+        merge(&mut c, &extra);
+        c
+    }
+
+    /// `kafclaw group ...` as a separate agent id of the group.
+    fn cli(&self, args: &[&str]) -> Output {
+        let dir = tempfile::tempdir().unwrap();
+        Command::new(env!("CARGO_BIN_EXE_kafclaw"))
+            .arg("group")
+            .args(args)
+            .env_clear()
+            .env("HOME", dir.path())
+            .env("KAFCLAW_HOME", dir.path().join("kc"))
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("KAFCLAW_GROUP_KAFKA_BROKERS", &self.brokers)
+            .env("KAFCLAW_GROUP_GROUP_NAME", &self.group)
+            .env("KAFCLAW_GROUP_AGENT_ID", "cli-requester")
+            .output()
+            .expect("run kafclaw group")
+    }
+}
+
+/// A running `kafclaw gateway --mode group`; killed when dropped.
+struct Agent {
+    _dir: tempfile::TempDir,
+    child: Child,
+    api: String,
+    dash: String,
+    http: reqwest::Client,
+}
+
+impl Agent {
+    fn start(config: &Value) -> Agent {
+        let dir = tempfile::tempdir().unwrap();
+        let home = dir.path().join("kc");
+        std::fs::create_dir_all(&home).unwrap();
+        std::fs::write(
+            home.join("config.json"),
+            serde_json::to_string_pretty(config).unwrap(),
+        )
+        .unwrap();
+        let (api, dash) = (free_port().to_string(), free_port().to_string());
+        let mut child = Command::new(env!("CARGO_BIN_EXE_kafclaw"))
+            .args(["gateway", "--mode", "group", "--chat-timeout", "170"])
+            .env_clear()
+            .env("HOME", dir.path())
+            .env("KAFCLAW_HOME", &home)
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("KAFCLAW_GATEWAY_PORT", &api)
+            .env("KAFCLAW_GATEWAY_DASHBOARD_PORT", &dash)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn kafclaw gateway");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        match rx.recv_timeout(Duration::from_secs(180)) {
+            Ok(line) => assert!(line.starts_with("kafclaw gateway: mode group"), "{line}"),
+            Err(_) => {
+                let _ = child.kill();
+                panic!("the gateway did not start (its stderr is above)");
+            }
+        }
+        Agent {
+            _dir: dir,
+            child,
+            api: format!("http://127.0.0.1:{api}"),
+            dash: format!("http://127.0.0.1:{dash}"),
+            http: client(),
+        }
+    }
+
+    async fn get(&self, path: &str) -> (StatusCode, Value) {
+        let res = self
+            .http
+            .get(format!("{}{path}", self.dash))
+            .send()
+            .await
+            .unwrap();
+        let status = res.status();
+        (status, res.json().await.unwrap_or(Value::Null))
+    }
+
+    fn chat(
+        &self,
+        message: &str,
+    ) -> impl std::future::Future<Output = (StatusCode, Value)> + use<> {
+        let req = self
+            .http
+            .post(format!("{}/chat", self.api))
+            .json(&json!({"message": message, "session": "s1"}));
+        async move {
+            let res = req.send().await.unwrap();
+            let status = res.status();
+            (status, res.json().await.unwrap_or(Value::Null))
+        }
+    }
+
+    /// The trace as this agent's dashboard shows it, once `ready` holds (polled).
+    async fn trace_until(&self, trace_id: &str, ready: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let (status, body) = self.get(&format!("/api/v1/trace/{trace_id}")).await;
+            if status == StatusCode::OK && ready(&body) {
+                return body;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "trace {trace_id} never became ready: {status} {body:#}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The text of every message the model server received in request `n` (0-based).
+fn request_text(llm: &ScriptedLlm, n: usize) -> String {
+    llm.requests()
+        .get(n)
+        .map(|r| r.body.to_string())
+        .unwrap_or_default()
+}
+
+fn spans_of<'a>(trace: &'a Value, agent: &str) -> Vec<&'a Value> {
+    trace["group_spans"]
+        .as_array()
+        .map(|a| a.iter().filter(|s| s["source_agent_id"] == agent).collect())
+        .unwrap_or_default()
+}
+
+async fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + PATIENCE;
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_skill_only_b_provides_is_answered_by_b_model_and_traced_on_a() {
+    let broker = maybe_skip_kafka!();
+    let net = Net::new(&broker);
+    // B's model first tries a tool above the peer tier (exec is tier 2), then answers.
+    let llm_b = ScriptedLlm::start(
+        Wire::Anthropic,
+        vec![
+            Reply::tool_call("exec", json!({"command": "ls"})),
+            Reply::text("SUMMARY-FROM-B: Kafka is a distributed log."),
+        ],
+    )
+    .await
+    .unwrap();
+    let llm_a = ScriptedLlm::start(
+        Wire::OpenAi,
+        vec![
+            Reply::tool_call(
+                "delegate_task",
+                json!({"content": "Summarise: Kafka stores records in partitions.", "skill": "summarise", "timeout_secs": 120}),
+            ),
+            Reply::text("Here is the summary B wrote for you."),
+        ],
+    )
+    .await
+    .unwrap();
+    let b = Agent::start(&net.config(
+        "agent-b",
+        Some(&llm_b),
+        json!({"group": {"skills": ["summarise"]}}),
+    ));
+    let a = Agent::start(&net.config("agent-a", Some(&llm_a), json!({})));
+
+    let (status, body) = a.chat("Please get me a summary of Kafka.").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["reply"], "Here is the summary B wrote for you.");
+    let trace_id = body["trace_id"].as_str().unwrap().to_owned();
+
+    // A's model got B's answer as the result of its tool call.
+    assert_eq!(llm_a.requests().len(), 2);
+    let second = &llm_a.requests()[1].body;
+    let tool_msg = second["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["role"] == "tool")
+        .expect("a tool result in A's second request");
+    let result = tool_msg["content"].as_str().unwrap();
+    assert!(result.contains("SUMMARY-FROM-B"), "{result}");
+    assert!(result.contains("agent-b"), "{result}");
+    // B's model saw the task as a peer's message, and the refusal of exec.
+    assert_eq!(llm_b.requests().len(), 2);
+    assert!(request_text(&llm_b, 0).contains("Kafka stores records in partitions"));
+    assert!(request_text(&llm_b, 0).contains("peer"));
+    assert!(
+        request_text(&llm_b, 1).contains("tier_above_class_max"),
+        "{}",
+        request_text(&llm_b, 1)
+    );
+
+    // A's half: its task, model calls and the delegate_task call, in one trace.
+    let trace = a
+        .trace_until(&trace_id, |t| {
+            let spans = spans_of(t, "agent-b");
+            spans.iter().any(|s| s["span_type"] == "TASK")
+                && spans.iter().filter(|s| s["span_type"] == "LLM").count() == 2
+                && spans.iter().any(|s| s["span_type"] == "TOOL")
+        })
+        .await;
+    let events = trace["events"].as_array().unwrap();
+    let delegate = events
+        .iter()
+        .find(|e| e["event_type"] == "tool_call" && e["metadata"]["tool"] == "delegate_task")
+        .expect("A's delegate_task call");
+    assert_eq!(delegate["metadata"]["outcome"], "allow");
+    // B's spans continue A's trace under A's tool call.
+    let b_spans = spans_of(&trace, "agent-b");
+    let task_span = b_spans.iter().find(|s| s["span_type"] == "TASK").unwrap();
+    assert_eq!(task_span["parent_span_id"], delegate["span_id"]);
+    assert!(
+        task_span["content"]
+            .as_str()
+            .unwrap()
+            .contains("SUMMARY-FROM-B")
+    );
+    for s in b_spans.iter().filter(|s| s["span_type"] != "TASK") {
+        assert_eq!(s["parent_span_id"], task_span["span_id"], "{s}");
+    }
+    // The refusal of exec is recorded on A's side too (in B's tool span) ...
+    let tool_span = b_spans.iter().find(|s| s["span_type"] == "TOOL").unwrap();
+    assert!(
+        tool_span["content"]
+            .as_str()
+            .unwrap()
+            .contains("tier_above_class_max"),
+        "{tool_span}"
+    );
+
+    // ... and in B's own timeline: B's half of the same trace, a peer task on the
+    // group channel, and the denied decision for the peer.
+    let b_trace = b
+        .trace_until(&trace_id, |t| {
+            t["tasks"].as_array().is_some_and(|a| !a.is_empty())
+        })
+        .await;
+    let b_task = &b_trace["tasks"][0];
+    assert_eq!(b_task["channel"], "group");
+    assert_eq!(b_task["sender"], "agent-a");
+    assert_eq!(b_task["trust_class"], "peer");
+    assert_eq!(b_task["status"], "completed");
+    let decisions = b_trace["decisions"].as_array().unwrap();
+    let denied = decisions
+        .iter()
+        .find(|d| d["tool"] == "exec")
+        .expect("B's decision on exec");
+    assert_eq!(denied["outcome"], "deny");
+    assert!(
+        denied["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("tier_above_class_max"),
+        "{denied}"
+    );
+    assert_eq!(denied["trust_class"], "peer");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_command_skill_worker_answers_without_a_model() {
+    let broker = maybe_skip_kafka!();
+    let net = Net::new(&broker);
+    // No provider at all: only command skills.
+    let _w = Agent::start(&net.config(
+        "worker",
+        None,
+        json!({
+            "group": {"commandSkills": {
+                "upper": {"argv": ["tr", "a-z", "A-Z"], "timeoutSecs": 20},
+                "python": {"argv": ["python3", "-c", "print(1)"]},
+            }},
+            "tools": {"exec": {"allowList": ["tr", "cat"]}},
+        }),
+    ));
+    let out = net.cli(&[
+        "submit",
+        "--skill",
+        "upper",
+        "--timeout",
+        "120",
+        "hello group",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "HELLO GROUP");
+
+    // A program the exec sandbox does not allow is refused with the reason.
+    let out = net.cli(&["submit", "--skill", "python", "--timeout", "120", "x"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("sandbox_program_not_allowed")
+            && stderr.contains("`python3` is not on the exec allow-list"),
+        "{stderr}"
+    );
+    let (status, body) = _w
+        .get("/api/v1/policy-decisions?tool=command_skill.python")
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["decisions"][0]["outcome"], "deny", "{body}");
+    assert_eq!(body["decisions"][0]["sender"], "cli-requester", "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delegation_loop_stops_at_the_maximum_depth() {
+    let broker = maybe_skip_kafka!();
+    let net = Net::new(&broker);
+    // A → B (depth 0) → A (depth 1) → B (depth 2): B accepts at most depth 1.
+    let llm_a = ScriptedLlm::start(
+        Wire::OpenAi,
+        vec![
+            Reply::tool_call(
+                "delegate_task",
+                json!({"content": "loop one", "to": "agent-b", "timeout_secs": 120}),
+            ),
+            Reply::tool_call(
+                "delegate_task",
+                json!({"content": "loop three", "to": "agent-b", "timeout_secs": 100}),
+            ),
+            Reply::text("inner A: B refused the third hop"),
+            Reply::text("outer A: done"),
+        ],
+    )
+    .await
+    .unwrap();
+    let llm_b = ScriptedLlm::start(
+        Wire::Anthropic,
+        vec![
+            Reply::tool_call(
+                "delegate_task",
+                json!({"content": "loop two", "to": "agent-a", "timeout_secs": 110}),
+            ),
+            Reply::text("B: done"),
+        ],
+    )
+    .await
+    .unwrap();
+    let _b = Agent::start(&net.config(
+        "agent-b",
+        Some(&llm_b),
+        json!({"group": {"maxDelegationDepth": 1}}),
+    ));
+    let a = Agent::start(&net.config("agent-a", Some(&llm_a), json!({})));
+    let (status, body) = a.chat("start the loop").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["reply"], "outer A: done");
+    // The third hop was rejected by B before its model saw it, with the reason.
+    assert_eq!(llm_b.requests().len(), 2);
+    assert_eq!(llm_a.requests().len(), 4);
+    let rejected = request_text(&llm_a, 2);
+    assert!(
+        rejected.contains("rejected by agent-b")
+            && rejected.contains("delegation depth 2 exceeds the maximum of 1"),
+        "{rejected}"
+    );
+    // Each hop continued the one trace: B's spans (two tasks) are on A.
+    let trace_id = body["trace_id"].as_str().unwrap();
+    a.trace_until(trace_id, |t| {
+        spans_of(t, "agent-b")
+            .iter()
+            .filter(|s| s["span_type"] == "TASK")
+            .count()
+            == 1
+            && spans_of(t, "agent-a")
+                .iter()
+                .any(|s| s["span_type"] == "TASK")
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_past_its_deadline_is_not_worked_on() {
+    let broker = maybe_skip_kafka!();
+    let net = Net::new(&broker);
+    // B's model takes longer than the task may: the group cuts the task off at its
+    // deadline and B's turn stops before its next model call.
+    let llm_b = ScriptedLlm::start(
+        Wire::Anthropic,
+        vec![
+            Reply::tool_call("group_members", json!({})).delayed(Duration::from_secs(6)),
+            Reply::text("too late"),
+        ],
+    )
+    .await
+    .unwrap();
+    let llm_a = ScriptedLlm::start(
+        Wire::OpenAi,
+        vec![
+            Reply::tool_call(
+                "delegate_task",
+                json!({"content": "be quick", "to": "agent-b", "timeout_secs": 2}),
+            ),
+            Reply::text("A: B ran out of time"),
+        ],
+    )
+    .await
+    .unwrap();
+    let b = Agent::start(&net.config("agent-b", Some(&llm_b), json!({})));
+    let a = Agent::start(&net.config("agent-a", Some(&llm_a), json!({})));
+    let (status, body) = a.chat("ask B, quickly").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let result = request_text(&llm_a, 1);
+    assert!(
+        result.contains("failed by agent-b") || result.contains("no response to task"),
+        "{result}"
+    );
+    // B's task ends failed with the deadline as the reason, after one model call.
+    let deadline = Instant::now() + PATIENCE;
+    let task = loop {
+        let (_, tasks) = b.get("/api/v1/tasks?channel=group").await;
+        if let Some(t) = tasks["tasks"]
+            .as_array()
+            .and_then(|a| a.first())
+            .filter(|t| t["status"] == "failed")
+        {
+            break t.clone();
+        }
+        assert!(Instant::now() < deadline, "B's task never failed: {tasks}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(
+        task["error"].as_str().unwrap().contains("deadline"),
+        "{task}"
+    );
+    assert_eq!(llm_b.requests().len(), 1, "B worked on past its deadline");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_the_worker_fails_the_delegation_instead_of_hanging() {
+    let broker = maybe_skip_kafka!();
+    let net = Net::new(&broker);
+    let llm_b = ScriptedLlm::start(
+        Wire::Anthropic,
+        vec![Reply::text("never sent").delayed(Duration::from_secs(600))],
+    )
+    .await
+    .unwrap();
+    let llm_a = ScriptedLlm::start(
+        Wire::OpenAi,
+        vec![
+            Reply::tool_call(
+                "delegate_task",
+                json!({"content": "slow work", "skill": "slow", "timeout_secs": 150}),
+            ),
+            Reply::text("A: the worker died; reporting the failure"),
+        ],
+    )
+    .await
+    .unwrap();
+    let mut b = Agent::start(&net.config(
+        "agent-b",
+        Some(&llm_b),
+        json!({"group": {"skills": ["slow"]}}),
+    ));
+    let a = Agent::start(&net.config("agent-a", Some(&llm_a), json!({})));
+    let chat = tokio::spawn(a.chat("get the slow work done"));
+    // B is working on it (its model call is in flight): kill it.
+    wait_for("B's model call", || !llm_b.requests().is_empty()).await;
+    b.child.kill().unwrap();
+    let _ = b.child.wait();
+    let (status, body) = chat.await.unwrap();
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["reply"], "A: the worker died; reporting the failure");
+    let result = request_text(&llm_a, 1);
+    assert!(
+        result.contains("agent-b, which was working on it, left the group"),
+        "{result}"
+    );
+}
+
+/// The example configurations in examples/group-demo parse and validate.
+#[test]
+fn the_group_demo_configs_are_valid() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/group-demo");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+            continue;
+        };
+        if !path.is_dir() || !path.join("config.json").is_file() {
+            continue;
+        }
+        seen += 1;
+        let out = Command::new(env!("CARGO_BIN_EXE_kafclaw"))
+            .args(["config", "validate"])
+            .env_clear()
+            .env("HOME", &path)
+            .env("KAFCLAW_HOME", &path)
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{name}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert!(
+        seen >= 2,
+        "no agent configurations found in {}",
+        dir.display()
+    );
+}
