@@ -21,12 +21,16 @@ use kafclaw_group::{IncomingTask, KafkaTransport, OffsetQuery, TaskSpec, Transpo
 use kafclaw_testkit::{maybe_skip_kafka, random_group_name};
 use serde_json::Value;
 
-use crate::agents::{BEAT, builder, ids};
+use crate::agents::{builder, ids};
 
 /// Longest wait for anything the agents have to do (startup included).
 const WAIT: Duration = Duration::from_secs(90);
+/// Heartbeat interval and missed heartbeats of all four agents: a roster entry lasts
+/// 6 s, so a process that a loaded machine delays for a few seconds stays listed.
+const BEAT: Duration = Duration::from_secs(1);
+const MISSED: u32 = 6;
 const RUST: &str = "rust-agent";
-/// (agent id, language, how to start it relative to the workspace root).
+/// (agent id, language) of the example agents.
 const EXTERNAL: [(&str, &str); 3] = [
     ("python-agent", "python"),
     ("node-agent", "node"),
@@ -140,7 +144,7 @@ impl Proc {
                 "KAFCLAW_GROUP_HEARTBEAT_INTERVAL_SECS",
                 format!("{}", BEAT.as_secs_f64()),
             )
-            .env("KAFCLAW_GROUP_MISSED_HEARTBEATS", "4")
+            .env("KAFCLAW_GROUP_MISSED_HEARTBEATS", MISSED.to_string())
             .env("KAFCLAW_GROUP_DEFAULT_TASK_TIMEOUT_SECS", "60")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -299,6 +303,8 @@ async fn rust_python_node_and_shell_agents_share_a_group_and_answer_each_other()
     let served: Arc<Mutex<Vec<String>>> = Arc::default();
     let log = Arc::clone(&served);
     let rust = builder(&broker, &group, RUST)
+        .heartbeat_interval(BEAT)
+        .missed_heartbeats(MISSED)
         .skills([skill_of(RUST)])
         .task_handler(move |task: IncomingTask| {
             log.lock().unwrap().push(task.requester_id().to_owned());
