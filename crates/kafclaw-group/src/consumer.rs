@@ -84,6 +84,13 @@ pub trait RecordHandler<X: RecordTxn>: Send + Sync + 'static {
     /// Handles one record; effects written through `txn` commit with its offset.
     async fn handle(&self, record: &InRecord, txn: &mut X)
     -> std::result::Result<(), HandlerError>;
+
+    /// Sees a record before its transaction begins, for in-memory effects that must not
+    /// wait for the store (waking a caller that waits for this record, starting work).
+    /// It must be idempotent and cheap: it runs once per delivery (again after a restart
+    /// or for a duplicate), `handle` still runs afterwards, and the consumer waits for it.
+    /// The default does nothing.
+    fn preview(&self, _record: &InRecord) {}
 }
 
 /// Consumer tuning.
@@ -437,6 +444,7 @@ where
         };
         let mut attempt: u32 = 0;
         let mut skip_effect = false;
+        self.handler.preview(record);
         loop {
             if self.stopped() {
                 return false;

@@ -22,6 +22,17 @@ pub trait EnvelopeHandler<X: RecordTxn>: Send + Sync + 'static {
         decoded: Decoded,
         txn: &mut X,
     ) -> Result<(), HandlerError>;
+
+    /// Whether records of `topic` are worth decoding a second time for
+    /// [`EnvelopeHandler::preview_envelope`]. Default: no.
+    fn wants_preview(&self, _topic: &str) -> bool {
+        false
+    }
+
+    /// Sees a decoded record before its transaction begins (see
+    /// [`RecordHandler::preview`]); called only for topics [`Self::wants_preview`]
+    /// accepts. Default: nothing.
+    fn preview_envelope(&self, _record: &InRecord, _decoded: &Decoded) {}
 }
 
 #[async_trait]
@@ -33,6 +44,14 @@ impl<X: RecordTxn, H: EnvelopeHandler<X>> EnvelopeHandler<X> for std::sync::Arc<
         txn: &mut X,
     ) -> Result<(), HandlerError> {
         (**self).handle_envelope(record, decoded, txn).await
+    }
+
+    fn wants_preview(&self, topic: &str) -> bool {
+        (**self).wants_preview(topic)
+    }
+
+    fn preview_envelope(&self, record: &InRecord, decoded: &Decoded) {
+        (**self).preview_envelope(record, decoded);
     }
 }
 
@@ -50,6 +69,18 @@ impl<X: RecordTxn, H: EnvelopeHandler<X>> RecordHandler<X> for Decoding<H> {
             ))),
             Ok(decoded) => self.0.handle_envelope(record, decoded, txn).await,
             Err(e) => Err(HandlerError::Malformed(e.to_string())),
+        }
+    }
+
+    fn preview(&self, record: &InRecord) {
+        if !self.0.wants_preview(&record.topic) {
+            return;
+        }
+        // A record that does not decode is reported by `handle`, not here.
+        if let Ok(decoded) = decode_record_on(&record.topic, &record.value)
+            && !matches!(decoded, Decoded::Raw(_))
+        {
+            self.0.preview_envelope(record, &decoded);
         }
     }
 }

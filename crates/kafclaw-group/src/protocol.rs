@@ -173,6 +173,9 @@ struct State {
     admitted: HashSet<String>,
     pending: HashMap<String, Pending>,
     resolved: HashMap<String, Instant>,
+    /// Which record (topic/partition/offset) resolved a task: the same record seen
+    /// again (preview, then handle) is not a duplicate response.
+    resolved_by: HashMap<String, String>,
     claims: HashMap<String, Claim>,
     running: HashMap<String, Instant>,
     onboarding: Option<MyOnboarding>,
@@ -253,6 +256,7 @@ impl<S: GroupStore, T: Transport> Core<S, T> {
                 admitted,
                 pending: HashMap::new(),
                 resolved: HashMap::new(),
+                resolved_by: HashMap::new(),
                 claims: HashMap::new(),
                 running: HashMap::new(),
                 onboarding: None,
@@ -807,6 +811,12 @@ impl<S: GroupStore, T: Transport> Core<S, T> {
             st.claims.retain(|_, c| c.at.is_none_or(|t| keep(&t)));
             st.answered.retain(|_, t| keep(t));
             st.resolved.retain(|_, t| keep(t));
+            let State {
+                resolved,
+                resolved_by,
+                ..
+            } = &mut *st;
+            resolved_by.retain(|id, _| resolved.contains_key(id));
             st.running.retain(|_, t| keep(t));
             st.skill_tasks.retain(|_, (_, t)| keep(t));
             st.memory.retain(|_, item| !crate::memory::expired(item));
@@ -1193,12 +1203,20 @@ impl<S: GroupStore, T: Transport> Core<S, T> {
         })
     }
 
-    fn on_response(&self, resp: &TaskResponse, sender: &str) {
+    fn on_response(&self, resp: &TaskResponse, sender: &str, origin: &str) {
         if sender == self.cfg.agent_id {
             return;
         }
         let mut st = lock(&self.state);
         let Some(p) = st.pending.get_mut(&resp.task_id) else {
+            if st
+                .resolved_by
+                .get(&resp.task_id)
+                .is_some_and(|o| o == origin)
+            {
+                // The record that resolved it, seen again (after its preview).
+                return;
+            }
             if st.resolved.contains_key(&resp.task_id) {
                 st.stats.duplicate_responses += 1;
                 info!(task = %resp.task_id, responder = %resp.responder_id, "a further response to a task that already has one ignored");
@@ -1211,11 +1229,18 @@ impl<S: GroupStore, T: Transport> Core<S, T> {
         match p.response.take() {
             Some(tx) => {
                 st.resolved.insert(resp.task_id.clone(), Instant::now());
+                st.resolved_by
+                    .insert(resp.task_id.clone(), origin.to_owned());
                 // Wake the waiter only after the lock is released: its first step takes
                 // the same lock, and would otherwise block behind this consumer.
                 drop(st);
                 let _ = tx.send(resp.clone());
             }
+            // Taken already: by this very record (its preview), or by an earlier one.
+            None if st
+                .resolved_by
+                .get(&resp.task_id)
+                .is_some_and(|o| o == origin) => {}
             None => st.stats.duplicate_responses += 1,
         }
     }
@@ -1587,7 +1612,7 @@ impl<S: GroupStore, T: Transport> Core<S, T> {
                 })
                 .await
                 .map_err(store_failed)?;
-                self.on_response(resp, &sender);
+                self.on_response(resp, &sender, &record_origin(record));
             }
             Message::TaskStatus(status)
                 if topic == self.topics.status || topic == self.topics.responses =>
@@ -1634,21 +1659,8 @@ impl<S: GroupStore, T: Transport> Core<S, T> {
                 if unadmitted {
                     return skip_unadmitted();
                 }
-                let Some((skill, _)) = crate::skills::parse_topic(&self.cfg.group, topic) else {
-                    return Ok(());
-                };
-                if sender == me {
-                    return Ok(());
-                }
-                let mut req = req.clone();
-                req.skill = Some(skill.to_owned());
-                // Go agents answer a targeted-looking skill task like any other: ignore the target.
-                req.target_id = None;
-                if self.capable(&req) {
-                    lock(&self.state)
-                        .skill_tasks
-                        .insert(req.task_id.clone(), (skill.to_owned(), Instant::now()));
-                    self.on_request(req, env.traceparent.clone());
+                if sender != me {
+                    self.on_skill_request(topic, req, env.traceparent.clone());
                 }
             }
             Message::SkillResponse(resp) | Message::Response(resp)
@@ -1658,7 +1670,7 @@ impl<S: GroupStore, T: Transport> Core<S, T> {
                 if unadmitted {
                     return skip_unadmitted();
                 }
-                self.on_response(resp, &sender);
+                self.on_response(resp, &sender, &record_origin(record));
             }
             Message::Memory(item)
                 if topic == self.topics.memory_shared || topic == self.topics.memory_context =>
@@ -1753,6 +1765,69 @@ impl<S: GroupStore, T: Transport> Delegator for CoreDelegator<S, T> {
     }
 }
 
+/// Names one record: a response seen by the preview and again by the handler is the
+/// same response, not a duplicate.
+fn record_origin(record: &InRecord) -> String {
+    format!("{}/{}/{}", record.topic, record.partition, record.offset)
+}
+
+impl<S: GroupStore, T: Transport> Core<S, T> {
+    /// A skill task from another agent on a skill's request topic.
+    fn on_skill_request(
+        self: &Arc<Self>,
+        topic: &str,
+        req: &TaskRequest,
+        traceparent: Option<String>,
+    ) {
+        let Some((skill, _)) = crate::skills::parse_topic(&self.cfg.group, topic) else {
+            return;
+        };
+        let mut req = req.clone();
+        req.skill = Some(skill.to_owned());
+        // Go agents answer a targeted-looking skill task like any other: ignore the target.
+        req.target_id = None;
+        if self.capable(&req) {
+            lock(&self.state)
+                .skill_tasks
+                .insert(req.task_id.clone(), (skill.to_owned(), Instant::now()));
+            self.on_request(req, traceparent);
+        }
+    }
+
+    /// Requests and responses of other agents, acted on before their record's
+    /// transaction: a waiting caller wakes and a task starts without waiting for the
+    /// store. Both effects are idempotent (a task id runs once; a resolved task ignores
+    /// the same record again), and `handle` still records them with the offset.
+    fn preview(self: &Arc<Self>, record: &InRecord, decoded: &Decoded) {
+        let Decoded::Group { envelope, .. } = decoded else {
+            return;
+        };
+        let sender = envelope.sender_id.as_str();
+        if sender == self.cfg.agent_id || (self.gated() && !self.is_admitted(sender)) {
+            return;
+        }
+        let topic = record.topic.as_str();
+        let skill_dir = crate::skills::parse_topic(&self.cfg.group, topic).map(|(_, dir)| dir);
+        match &envelope.message {
+            Message::Request(req) if topic == self.topics.requests => {
+                self.on_request(req.clone(), envelope.traceparent.clone());
+            }
+            Message::Response(resp) if topic == self.topics.responses => {
+                self.on_response(resp, sender, &record_origin(record));
+            }
+            Message::SkillRequest(req) | Message::Request(req) if skill_dir == Some("requests") => {
+                self.on_skill_request(topic, req, envelope.traceparent.clone());
+            }
+            Message::SkillResponse(resp) | Message::Response(resp)
+                if skill_dir == Some("responses") =>
+            {
+                self.on_response(resp, sender, &record_origin(record));
+            }
+            _ => {}
+        }
+    }
+}
+
 /// The consumer's handler: applies envelopes to the core.
 pub(crate) struct Protocol<S, T>(pub Arc<Core<S, T>>);
 
@@ -1765,5 +1840,16 @@ impl<S: GroupStore, T: Transport> EnvelopeHandler<S::Txn> for Protocol<S, T> {
         txn: &mut S::Txn,
     ) -> std::result::Result<(), HandlerError> {
         self.0.handle(record, decoded, txn).await
+    }
+
+    fn wants_preview(&self, topic: &str) -> bool {
+        let core = &self.0;
+        topic == core.topics.requests
+            || topic == core.topics.responses
+            || crate::skills::parse_topic(&core.cfg.group, topic).is_some()
+    }
+
+    fn preview_envelope(&self, record: &InRecord, decoded: &Decoded) {
+        self.0.preview(record, decoded);
     }
 }
