@@ -488,11 +488,11 @@ async fn a_task_past_its_deadline_is_not_worked_on() {
     let broker = maybe_skip_kafka!();
     let net = Net::new(&broker);
     // B's model takes longer than the task may: the group cuts the task off at its
-    // deadline and B's turn stops before its next model call.
+    // deadline and B's turn stops before its next step.
     let llm_b = ScriptedLlm::start(
         Wire::Anthropic,
         vec![
-            Reply::tool_call("group_members", json!({})).delayed(Duration::from_secs(6)),
+            Reply::tool_call("group_members", json!({})).delayed(Duration::from_secs(12)),
             Reply::text("too late"),
         ],
     )
@@ -503,7 +503,7 @@ async fn a_task_past_its_deadline_is_not_worked_on() {
         vec![
             Reply::tool_call(
                 "delegate_task",
-                json!({"content": "be quick", "to": "agent-b", "timeout_secs": 2}),
+                json!({"content": "be quick", "to": "agent-b", "timeout_secs": 4}),
             ),
             Reply::text("A: B ran out of time"),
         ],
@@ -514,12 +514,23 @@ async fn a_task_past_its_deadline_is_not_worked_on() {
     let a = Agent::start(&net.config("agent-a", Some(&llm_a), json!({})));
     let (status, body) = a.chat("ask B, quickly").await;
     assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["reply"], "A: B ran out of time");
     let result = request_text(&llm_a, 1);
+    if result.contains("rejected by agent-b") {
+        // On a slow machine B may read the request after its deadline: then the
+        // group layer rejects it before any work starts.
+        assert!(result.contains("deadline"), "{result}");
+        assert!(
+            llm_b.requests().is_empty(),
+            "B worked on a task past its deadline"
+        );
+        return;
+    }
     assert!(
         result.contains("failed by agent-b") || result.contains("no response to task"),
         "{result}"
     );
-    // B's task ends failed with the deadline as the reason, after one model call.
+    // B's task ends failed with the deadline as the reason, after its one model call.
     let deadline = Instant::now() + PATIENCE;
     let task = loop {
         let (_, tasks) = b.get("/api/v1/tasks?channel=group").await;
@@ -533,8 +544,9 @@ async fn a_task_past_its_deadline_is_not_worked_on() {
         assert!(Instant::now() < deadline, "B's task never failed: {tasks}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
+    let error = task["error"].as_str().unwrap();
     assert!(
-        task["error"].as_str().unwrap().contains("deadline"),
+        error.contains("deadline") && error.contains("stopped"),
         "{task}"
     );
     assert_eq!(llm_b.requests().len(), 1, "B worked on past its deadline");
