@@ -20,6 +20,12 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
+    /// No agent with this id is in the hierarchy.
+    #[error("unknown agent {agent:?}")]
+    UnknownAgent {
+        /// The agent id.
+        agent: String,
+    },
     /// No zone with this id is known.
     #[error("unknown zone {zone:?}")]
     UnknownZone {

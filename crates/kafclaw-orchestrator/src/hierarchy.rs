@@ -34,9 +34,8 @@ impl Hierarchy {
     /// Sets a node's parent (empty for none), refusing cycles.
     pub fn set_parent(&mut self, agent: &str, parent: &str) -> Result<()> {
         let Some(mut node) = self.nodes.get(agent).cloned() else {
-            return Err(Error::Config {
-                key: "agent_id".into(),
-                reason: format!("unknown agent {agent:?}"),
+            return Err(Error::UnknownAgent {
+                agent: agent.to_owned(),
             });
         };
         node.parent_id = parent.to_owned();

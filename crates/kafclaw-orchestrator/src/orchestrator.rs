@@ -1,7 +1,7 @@
 //! The running orchestrator: discovery on the group's orchestrator topic, the live
 //! hierarchy and zone graph, and zone-scoped tasks on each zone's own topics.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, Weak};
@@ -56,6 +56,9 @@ const ZONE_LOOK_BACK: Duration = Duration::from_secs(120);
 struct Seen {
     last_seen: DateTime<Utc>,
     first_hand: bool,
+    /// The zone of the discovery it came in, if any: such nodes are not relayed in our
+    /// own (public) discoveries.
+    zone: Option<String>,
 }
 
 struct Pending {
@@ -70,7 +73,8 @@ struct State {
     seen: BTreeMap<String, Seen>,
     owned: BTreeSet<String>,
     pending: HashMap<String, Pending>,
-    handled: HashSet<String>,
+    /// Zone tasks taken, with the time after which they may be forgotten.
+    handled: HashMap<String, DateTime<Utc>>,
     next_member: usize,
     version: u64,
     stats: OrchestratorStats,
@@ -170,7 +174,7 @@ impl OrchestratorBuilder {
             seen: BTreeMap::new(),
             owned,
             pending: HashMap::new(),
-            handled: HashSet::new(),
+            handled: HashMap::new(),
             next_member: 0,
             version: 0,
             stats: OrchestratorStats::default(),
@@ -337,6 +341,20 @@ impl Orchestrator {
             .collect()
     }
 
+    /// Whether this agent may read a message that belongs to `zone_id` (the envelope
+    /// extension): yes without a zone, else only when we are allowed in that zone. For
+    /// other readers of group topics (the agent's group handler) to apply the same rule.
+    pub fn admits(&self, zone_id: Option<&str>) -> bool {
+        match zone_id {
+            None | Some("") => true,
+            Some(z) => self
+                .inner
+                .lock()
+                .zones
+                .is_allowed(z, &self.inner.settings.agent_id),
+        }
+    }
+
     /// Counters.
     pub fn stats(&self) -> OrchestratorStats {
         self.inner.lock().stats.clone()
@@ -421,8 +439,9 @@ impl Orchestrator {
             })
     }
 
-    /// Sends a task to one live member of `zone` (not us) on the zone's own topics and
-    /// waits for its answer. We must be allowed in the zone ourselves.
+    /// Sends a task to one live member of `zone` (not us, heard from directly within
+    /// three discovery intervals; members take turns) on the zone's own topics and waits
+    /// for its answer. We must be allowed in the zone ourselves.
     pub async fn dispatch(
         &self,
         zone: &str,
@@ -457,7 +476,11 @@ impl Orchestrator {
                 .members(zone, known.iter().map(String::as_str))
                 .into_iter()
                 .filter(|m| *m != me)
-                .filter(|m| st.seen.get(m).is_some_and(|s| s.last_seen >= live))
+                .filter(|m| {
+                    st.seen
+                        .get(m)
+                        .is_some_and(|s| s.first_hand && s.last_seen >= live)
+                })
                 .collect();
             if candidates.is_empty() {
                 return Err(Error::NoMember { zone: zone.into() });
@@ -695,7 +718,12 @@ impl Inner {
                 .filter(|z| z.zone_id == PUBLIC_ZONE || st.owned.contains(&z.zone_id))
                 .cloned()
                 .collect();
-            p.hierarchy = st.hierarchy.nodes().cloned().collect();
+            p.hierarchy = st
+                .hierarchy
+                .nodes()
+                .filter(|n| st.seen.get(&n.agent_id).is_none_or(|s| s.zone.is_none()))
+                .cloned()
+                .collect();
             p
         };
         let env = GroupEnvelope::new(&self.settings.agent_id, Message::Orchestrator(payload));
@@ -772,7 +800,13 @@ impl Inner {
         }
     }
 
-    fn on_discovery(&self, sender: &str, p: DiscoveryPayload, at: DateTime<Utc>) {
+    fn on_discovery(
+        &self,
+        sender: &str,
+        zone: Option<String>,
+        p: DiscoveryPayload,
+        at: DateTime<Utc>,
+    ) {
         let me = self.settings.agent_id.as_str();
         if sender == me {
             return;
@@ -798,6 +832,7 @@ impl Inner {
                     Seen {
                         last_seen: at,
                         first_hand: true,
+                        zone: zone.clone(),
                     },
                 );
             }
@@ -844,6 +879,7 @@ impl Inner {
                     Seen {
                         last_seen: at,
                         first_hand: false,
+                        zone: zone.clone(),
                     },
                 );
             }
@@ -883,13 +919,24 @@ impl Inner {
         if !self.admit_zone_record(zone, env) {
             return;
         }
-        if let Ok(deadline) = DateTime::parse_from_rfc3339(&req.deadline_at)
-            && deadline < Utc::now()
-        {
+        let now = Utc::now();
+        let deadline = DateTime::parse_from_rfc3339(&req.deadline_at)
+            .map(|d| d.with_timezone(&Utc))
+            .ok();
+        if deadline.is_some_and(|d| d < now) {
             return;
         }
-        if !self.lock().handled.insert(req.task_id.clone()) {
-            return;
+        {
+            let mut st = self.lock();
+            if st.handled.contains_key(&req.task_id) {
+                return;
+            }
+            // Forget tasks once they can no longer come back from the look-back window.
+            let horizon =
+                now - chrono::Duration::from_std(ZONE_LOOK_BACK).unwrap_or(chrono::Duration::MAX);
+            st.handled.retain(|_, until| *until > horizon);
+            st.handled
+                .insert(req.task_id.clone(), deadline.unwrap_or(now).max(now));
         }
         let task = ZoneTask {
             task_id: req.task_id,
@@ -1012,8 +1059,16 @@ impl<X: RecordTxn> EnvelopeHandler<X> for Receiver {
             return Ok(());
         };
         if record.topic == inner.topic {
+            let zone = envelope.zone_id.clone().filter(|z| !z.is_empty());
+            if let Some(z) = &zone {
+                let mut st = inner.lock();
+                if !st.zones.is_allowed(z, &inner.settings.agent_id) {
+                    st.stats.zone_drops += 1;
+                    return Ok(());
+                }
+            }
             if let Message::Orchestrator(p) = envelope.message {
-                inner.on_discovery(&envelope.sender_id, p, record.timestamp);
+                inner.on_discovery(&envelope.sender_id, zone, p, record.timestamp);
             }
             return Ok(());
         }

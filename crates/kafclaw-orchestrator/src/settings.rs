@@ -142,3 +142,66 @@ impl OrchestratorSettings {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn from_config_takes_role_zones_and_trust() {
+        let mut cfg = OrchestratorConfig {
+            role: String::new(),
+            parent_id: "lead".into(),
+            trusted_orchestrators: vec!["boss".into()],
+            discovery_interval_secs: 5,
+            ..OrchestratorConfig::default()
+        };
+        cfg.zones.insert(
+            "red".into(),
+            kafclaw_config::ZoneConfig {
+                visibility: "private".into(),
+                allowed_ids: vec!["b".into()],
+                ..Default::default()
+            },
+        );
+        let s = OrchestratorSettings::from_config(&cfg, "g", "a").unwrap();
+        assert_eq!(s.role, "worker");
+        assert_eq!(s.discovery_interval, Duration::from_secs(5));
+        assert_eq!(s.zones.len(), 1);
+        let red = &s.zones[0];
+        assert_eq!(
+            (
+                red.zone_id.as_str(),
+                red.name.as_str(),
+                red.owner_id.as_str()
+            ),
+            ("red", "red", "a")
+        );
+        assert_eq!(red.allowed_ids, ["b"]);
+        s.check().unwrap();
+
+        cfg.zones.get_mut("red").unwrap().visibility = "secret".into();
+        let err = OrchestratorSettings::from_config(&cfg, "g", "a").unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("orchestrator.zones.red.visibility:"),
+            "{err}"
+        );
+        let mut s = OrchestratorSettings::new("g", "a");
+        s.parent_id = "a".into();
+        assert!(s.check().is_err());
+        s.parent_id = String::new();
+        s.role = "boss".into();
+        assert!(
+            s.check()
+                .unwrap_err()
+                .to_string()
+                .contains("orchestrator.role")
+        );
+        assert!(
+            OrchestratorSettings::new("g", "a")
+                .zone("public", "p", "public", [])
+                .is_err()
+        );
+    }
+}

@@ -219,6 +219,50 @@ async fn a_forged_discovery_does_not_overwrite_our_node() {
             (a.as_str(), "private")
         );
     }
+    // A discovery that says it belongs to zone red is read by red's members only.
+    let env = GroupEnvelope::new(
+        "red-visitor",
+        Message::Orchestrator(DiscoveryPayload::discover(AgentNode {
+            agent_id: "red-visitor".into(),
+            role: "worker".into(),
+            status: "active".into(),
+            ..AgentNode::default()
+        })),
+    )
+    .with_zone_id("red");
+    let c_drops = trio.c.stats().zone_drops;
+    produce_raw(&broker, &topic, &env).await;
+    let ok = kafclaw_testkit::wait_until_async(WAIT, POLL, || async {
+        trio.c.stats().zone_drops > c_drops
+            && trio
+                .b
+                .hierarchy()
+                .nodes
+                .iter()
+                .any(|n| n.agent_id == "red-visitor")
+    })
+    .await;
+    assert!(ok, "C did not drop, or B did not read, the red discovery");
+    // A and B, which know it now, do not relay it in their public discoveries.
+    let received = trio.c.stats().discoveries_received;
+    trio.a.announce().await.unwrap();
+    trio.b.announce().await.unwrap();
+    let ok = kafclaw_testkit::wait_until_async(WAIT, POLL, || async {
+        trio.c.stats().discoveries_received >= received + 2
+    })
+    .await;
+    assert!(ok, "C did not read A's and B's discoveries");
+    assert!(
+        !trio
+            .c
+            .hierarchy()
+            .nodes
+            .iter()
+            .any(|n| n.agent_id == "red-visitor")
+    );
+    assert!(trio.b.admits(Some("red")) && !trio.c.admits(Some("red")));
+    assert!(trio.c.admits(None) && trio.c.admits(Some("public")));
+
     // The record sent in B's name reached A (no signatures yet: docs/orchestrator.md),
     // but its role claim was refused; B's next discovery restores B's entry.
     trio.b.announce().await.unwrap();
