@@ -631,3 +631,61 @@ fn the_group_demo_configs_are_valid() {
         dir.display()
     );
 }
+
+/// Runs `kafclaw gateway --mode group` with `config` to its exit.
+fn gateway_exit(config: &Value) -> (Option<i32>, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("kc");
+    std::fs::create_dir_all(&home).unwrap();
+    std::fs::write(home.join("config.json"), config.to_string()).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_kafclaw"))
+        .args(["gateway", "--mode", "group"])
+        .env_clear()
+        .env("HOME", dir.path())
+        .env("KAFCLAW_HOME", &home)
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("KAFCLAW_LOG", "error")
+        .env("KAFCLAW_GATEWAY_PORT", free_port().to_string())
+        .env("KAFCLAW_GATEWAY_DASHBOARD_PORT", free_port().to_string())
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn group_startup_errors_are_clear() {
+    // A worker with only command skills needs no model; what it lacks here is the group.
+    let worker = json!({"group": {"enabled": true, "commandSkills": {"u": {"argv": ["cat"]}}}});
+    let (code, stderr) = gateway_exit(&worker);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("group.groupName is not set"), "{stderr}");
+
+    let mut bad = worker.clone();
+    merge(
+        &mut bad,
+        &json!({"group": {"groupName": "g", "commandSkills": {"u": {"argv": ["cat"]}}},
+                "tools": {"exec": {"denyPatterns": ["("]}}}),
+    );
+    let (code, stderr) = gateway_exit(&bad);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("denyPatterns"), "{stderr}");
+
+    // Nothing listens on the port: exit 1 naming the group, the brokers and the key.
+    let port = free_port();
+    let mut unreachable = worker;
+    merge(
+        &mut unreachable,
+        &json!({"group": {"groupName": "g", "kafkaBrokers": format!("127.0.0.1:{port}")}}),
+    );
+    let (code, stderr) = gateway_exit(&unreachable);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "cannot reach the group g at 127.0.0.1:{port} (group.kafkaBrokers)"
+        )),
+        "{stderr}"
+    );
+}
