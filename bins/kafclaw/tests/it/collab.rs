@@ -258,6 +258,16 @@ async fn a_skill_only_b_provides_is_answered_by_b_model_and_traced_on_a() {
     let llm_a = ScriptedLlm::start(
         Wire::OpenAi,
         vec![
+            Reply::tool_calls(
+                "",
+                vec![
+                    ("group_members", json!({})),
+                    (
+                        "share_memory",
+                        json!({"title": "kafka-notes", "content": "partitions are ordered", "tags": ["kafka"]}),
+                    ),
+                ],
+            ),
             Reply::tool_call(
                 "delegate_task",
                 json!({"content": "Summarise: Kafka stores records in partitions.", "skill": "summarise", "timeout_secs": 120}),
@@ -279,16 +289,35 @@ async fn a_skill_only_b_provides_is_answered_by_b_model_and_traced_on_a() {
     assert_eq!(body["reply"], "Here is the summary B wrote for you.");
     let trace_id = body["trace_id"].as_str().unwrap().to_owned();
 
-    // A's model got B's answer as the result of its tool call.
-    assert_eq!(llm_a.requests().len(), 2);
-    let second = &llm_a.requests()[1].body;
-    let tool_msg = second["messages"]
+    // A's model saw the roster (B with its skill) and shared an item.
+    assert_eq!(llm_a.requests().len(), 3);
+    let tool_results = |n: usize| -> Vec<String> {
+        llm_a.requests()[n].body["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| m["role"] == "tool")
+            .map(|m| m["content"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    };
+    let first = tool_results(1);
+    assert_eq!(first.len(), 2, "{first:?}");
+    let roster: Value = serde_json::from_str(&first[0]).expect("group_members answers JSON");
+    let b_entry = roster["members"]
         .as_array()
         .unwrap()
         .iter()
-        .find(|m| m["role"] == "tool")
-        .expect("a tool result in A's second request");
-    let result = tool_msg["content"].as_str().unwrap();
+        .find(|m| m["agent_id"] == "agent-b")
+        .expect("agent-b in A's roster");
+    assert_eq!(b_entry["skills"], json!(["summarise"]));
+    assert!(
+        first[1].starts_with("shared \"kafka-notes\""),
+        "{}",
+        first[1]
+    );
+    // A's model got B's answer as the result of its delegate_task call.
+    let results = tool_results(2);
+    let result = results.last().unwrap().as_str();
     assert!(result.contains("SUMMARY-FROM-B"), "{result}");
     assert!(result.contains("agent-b"), "{result}");
     // B's model saw the task as a peer's message, and the refusal of exec.
@@ -365,6 +394,21 @@ async fn a_skill_only_b_provides_is_answered_by_b_model_and_traced_on_a() {
         "{denied}"
     );
     assert_eq!(denied["trust_class"], "peer");
+
+    // The shared item reached the group.
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let out = net.cli(&["memory", "list", "--json"]);
+        if String::from_utf8_lossy(&out.stdout).contains("kafka-notes") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the shared item never appeared: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
