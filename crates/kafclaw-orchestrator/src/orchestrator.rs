@@ -90,6 +90,7 @@ struct Inner {
     discover_now: Notify,
     sync_zones: Notify,
     subscribed: tokio::sync::Mutex<BTreeSet<String>>,
+    persisting: tokio::sync::Mutex<()>,
     handler: Option<Handler>,
     timeline: Option<Timeline>,
     consumer: std::sync::OnceLock<Consumer>,
@@ -199,6 +200,7 @@ impl OrchestratorBuilder {
             discover_now: Notify::new(),
             sync_zones: Notify::new(),
             subscribed: tokio::sync::Mutex::new(BTreeSet::new()),
+            persisting: tokio::sync::Mutex::new(()),
             handler: self.handler,
             timeline: self.timeline,
             consumer: std::sync::OnceLock::new(),
@@ -226,6 +228,7 @@ impl OrchestratorBuilder {
         }
 
         let orch = Orchestrator { inner };
+        orch.spawn_persister();
         if !s.passive {
             orch.inner.sync_my_zones().await?;
             orch.inner.publish_discovery().await?;
@@ -536,12 +539,44 @@ impl Orchestrator {
         self.inner.publish_discovery().await
     }
 
-    /// Stops reading and publishing.
+    /// Stops reading and publishing; with a timeline, stores the graph a last time.
     pub async fn shutdown(&self) {
         self.inner.stop.send_replace(true);
         if let Some(c) = self.inner.consumer.get() {
             c.shutdown().await;
         }
+        if let Some(tl) = &self.inner.timeline {
+            let _guard = self.inner.persisting.lock().await;
+            let snap = self.inner.graph.borrow().clone();
+            if let Err(e) = persist(tl, &snap).await {
+                warn!(error = %e, "storing the orchestrator graph failed");
+            }
+        }
+    }
+
+    /// Stores the latest graph after each change, one write at a time, so an older
+    /// snapshot never lands after a newer one.
+    fn spawn_persister(&self) {
+        let Some(tl) = self.inner.timeline.clone() else {
+            return;
+        };
+        let weak = Arc::downgrade(&self.inner);
+        let mut rx = self.inner.graph.subscribe();
+        let mut stop = self.inner.stop.subscribe();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    changed = rx.changed() => if changed.is_err() { return },
+                    _ = stop.changed() => return,
+                }
+                let Some(inner) = weak.upgrade() else { return };
+                let _guard = inner.persisting.lock().await;
+                let snap = rx.borrow_and_update().clone();
+                if let Err(e) = persist(&tl, &snap).await {
+                    warn!(error = %e, "storing the orchestrator graph failed");
+                }
+            }
+        });
     }
 }
 
@@ -617,7 +652,7 @@ impl Inner {
                 .unwrap_or(chrono::Duration::seconds(90))
     }
 
-    /// Bumps the version, publishes the snapshot and persists it.
+    /// Bumps the version and publishes the snapshot (the persister stores it).
     fn changed(&self) {
         let snapshot = {
             let mut st = self.lock();
@@ -628,14 +663,6 @@ impl Inner {
                 zones: self.zone_views(&st),
             }
         };
-        if let Some(tl) = self.timeline.clone() {
-            let snap = snapshot.clone();
-            tokio::spawn(async move {
-                if let Err(e) = persist(&tl, &snap).await {
-                    warn!(error = %e, "storing the orchestrator graph failed");
-                }
-            });
-        }
         self.graph.send_replace(snapshot);
     }
 
