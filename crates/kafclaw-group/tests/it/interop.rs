@@ -545,3 +545,27 @@ async fn check_records(
         "{report}"
     );
 }
+
+/// The interop test runs examples/python-agent with the test environment's packages,
+/// so the example's pinned requirements must be pinned there too.
+#[test]
+fn the_python_agent_requirements_are_in_the_test_environment() {
+    let root = workspace_root();
+    let read =
+        |p: &str| std::fs::read_to_string(root.join(p)).unwrap_or_else(|e| panic!("{p}: {e}"));
+    let pins = |text: &str| -> BTreeSet<String> {
+        text.lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .map(str::to_owned)
+            .collect()
+    };
+    let example = pins(&read("examples/python-agent/requirements.txt"));
+    let test_env = pins(&read("scripts/requirements-test.txt"));
+    assert!(!example.is_empty());
+    let missing: Vec<&String> = example.difference(&test_env).collect();
+    assert!(
+        missing.is_empty(),
+        "pinned in examples/python-agent/requirements.txt but not in scripts/requirements-test.txt: {missing:?}"
+    );
+}
