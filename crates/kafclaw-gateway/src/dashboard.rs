@@ -107,6 +107,26 @@ pub(crate) async fn status(State(app): State<Arc<App>>, q: Q) -> ApiResult {
             "detail": crate::group::not_attached_reason(&app),
         }),
     };
+    let attached = app.orchestrator.get();
+    let orchestrator = match attached {
+        Some(o) => {
+            let mut v = crate::orchestrator::summary(o);
+            if let Some(obj) = v.as_object_mut() {
+                obj.insert("enabled".into(), json!(true));
+                obj.insert("wired".into(), json!(true));
+                obj.insert(
+                    "detail".into(),
+                    json!("the orchestrator is attached: see /api/v1/orchestrator/status"),
+                );
+            }
+            v
+        }
+        None => json!({
+            "enabled": mode.uses_orchestrator(),
+            "wired": false,
+            "detail": crate::orchestrator::not_attached_reason(&app),
+        }),
+    };
     Ok(Json(json!({
         "version": app.options.version,
         "mode": mode.as_str(),
@@ -115,9 +135,10 @@ pub(crate) async fn status(State(app): State<Arc<App>>, q: Q) -> ApiResult {
         "uptime_seconds": app.started.elapsed().as_secs(),
         "auth_required": app.token_configured(),
         "group_enabled": mode.uses_group() || app.group.get().is_some(),
-        "orchestrator_enabled": mode.uses_orchestrator(),
-        "orchestrator_active": false,
+        "orchestrator_enabled": mode.uses_orchestrator() || attached.is_some(),
+        "orchestrator_active": attached.is_some_and(|o| o.status().active),
         "group": group,
+        "orchestrator": orchestrator,
     }))
     .into_response())
 }

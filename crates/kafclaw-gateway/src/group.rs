@@ -27,7 +27,7 @@ const MAX_TITLE_LEN: usize = 500;
 /// Most tags on a shared memory item.
 const MAX_TAGS: usize = 32;
 /// Longest `timeout_secs` of a submitted task (one hour).
-const MAX_TASK_TIMEOUT_SECS: u64 = 3600;
+pub(crate) const MAX_TASK_TIMEOUT_SECS: u64 = 3600;
 /// Longest `ttl_secs` of a context memory item (30 days).
 const MAX_TTL_SECS: u64 = 30 * 24 * 3600;
 
@@ -78,8 +78,8 @@ fn group_error(what: &str, err: kafclaw_group::Error) -> ApiError {
 // ---------------------------------------------------------------- bodies
 
 /// A JSON object body whose fields are checked one by one, so that every refusal names
-/// the field (serde's own messages do not).
-struct Fields {
+/// the field (serde's own messages do not). Shared with the orchestrator API.
+pub(crate) struct Fields {
     map: Map<String, Value>,
 }
 
@@ -87,7 +87,7 @@ impl Fields {
     /// Reads the body: 415 for another content type, 413 above the limit, 400 for
     /// invalid JSON, a non-object, or a field outside `accepted` (named). An empty body
     /// is an empty object when `empty_ok`.
-    async fn read(
+    pub(crate) async fn read(
         app: &App,
         headers: &HeaderMap,
         body: Body,
@@ -129,7 +129,7 @@ impl Fields {
     }
 
     /// A string field; absent, `null` and blank count as absent.
-    fn text(&self, key: &str) -> Result<Option<String>, ApiError> {
+    pub(crate) fn text(&self, key: &str) -> Result<Option<String>, ApiError> {
         match self.map.get(key) {
             None | Some(Value::Null) => Ok(None),
             Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
@@ -142,7 +142,7 @@ impl Fields {
     }
 
     /// A short name (agent id, skill): 1 to 200 printable characters.
-    fn name(&self, key: &str) -> Result<Option<String>, ApiError> {
+    pub(crate) fn name(&self, key: &str) -> Result<Option<String>, ApiError> {
         let v = self.text(key)?;
         if let Some(s) = &v
             && (s.len() > MAX_NAME_LEN || s.chars().any(|c| c.is_control() || c.is_whitespace()))
@@ -156,7 +156,7 @@ impl Fields {
     }
 
     /// A short printable value (spaces allowed): at most 200 bytes, no control characters.
-    fn short(&self, key: &str) -> Result<Option<String>, ApiError> {
+    pub(crate) fn short(&self, key: &str) -> Result<Option<String>, ApiError> {
         let v = self.text(key)?;
         if let Some(s) = &v
             && (s.len() > MAX_NAME_LEN || s.chars().any(char::is_control))
@@ -169,7 +169,7 @@ impl Fields {
     }
 
     /// A skill name, validated as the group validates it (no dots).
-    fn skill(&self, key: &str) -> Result<Option<String>, ApiError> {
+    pub(crate) fn skill(&self, key: &str) -> Result<Option<String>, ApiError> {
         let v = self.name(key)?;
         if let Some(s) = &v {
             kafclaw_envelope::SkillName::new(s.clone())
@@ -179,7 +179,7 @@ impl Fields {
     }
 
     /// A whole number of seconds from 1 to `max`.
-    fn seconds(&self, key: &str, max: u64) -> Result<Option<Duration>, ApiError> {
+    pub(crate) fn seconds(&self, key: &str, max: u64) -> Result<Option<Duration>, ApiError> {
         match self.map.get(key) {
             None | Some(Value::Null) => Ok(None),
             Some(Value::Number(n)) => match n.as_u64() {
@@ -196,7 +196,7 @@ impl Fields {
     }
 
     /// A list of short strings.
-    fn tags(&self, key: &str) -> Result<Vec<String>, ApiError> {
+    pub(crate) fn tags(&self, key: &str) -> Result<Vec<String>, ApiError> {
         let bad = |why: String| ApiError::bad_request(format!("field {key:?} {why}"));
         match self.map.get(key) {
             None | Some(Value::Null) => Ok(Vec::new()),
@@ -225,6 +225,50 @@ impl Fields {
                 kind(other)
             ))),
         }
+    }
+}
+
+impl Fields {
+    /// A list of agent ids (each as [`Fields::name`] checks it), at most `max`, without
+    /// repeats.
+    pub(crate) fn names(&self, key: &str, max: usize) -> Result<Vec<String>, ApiError> {
+        let bad = |why: String| ApiError::bad_request(format!("field {key:?} {why}"));
+        let items = match self.map.get(key) {
+            None | Some(Value::Null) => return Ok(Vec::new()),
+            Some(Value::Array(items)) => items,
+            Some(other) => {
+                return Err(bad(format!(
+                    "must be an array of agent ids, got {}",
+                    kind(other)
+                )));
+            }
+        };
+        if items.len() > max {
+            return Err(bad(format!("has more than {max} entries")));
+        }
+        let mut out: Vec<String> = Vec::with_capacity(items.len());
+        for item in items {
+            let ok = match item {
+                Value::String(s)
+                    if !s.is_empty()
+                        && s.len() <= MAX_NAME_LEN
+                        && !s.chars().any(|c| c.is_control() || c.is_whitespace()) =>
+                {
+                    Some(s)
+                }
+                _ => None,
+            };
+            let Some(s) = ok else {
+                return Err(bad(format!(
+                    "must hold agent ids of 1 to {MAX_NAME_LEN} characters without spaces or \
+                     control characters, got {item}"
+                )));
+            };
+            if !out.contains(s) {
+                out.push(s.clone());
+            }
+        }
+        Ok(out)
     }
 }
 

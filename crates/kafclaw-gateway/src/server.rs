@@ -21,7 +21,7 @@ use crate::guard::{Guard, guard};
 use crate::metrics::Metrics;
 use crate::options::{GatewayOptions, normalize_origin};
 use crate::problem::ApiError;
-use crate::{Error, Result, chat, dashboard, group};
+use crate::{Error, Result, chat, dashboard, group, orchestrator};
 
 /// Which listener a route is served on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -67,11 +67,16 @@ pub(crate) struct App {
     pub(crate) agent_stopped: watch::Receiver<bool>,
     /// The agent's group membership (modes group, full, headless), once attached.
     pub(crate) group: std::sync::OnceLock<GroupHandle>,
+    /// The agent's orchestrator (modes full, headless), once attached.
+    pub(crate) orchestrator: std::sync::OnceLock<OrchestratorHandle>,
 }
 
 /// The group agent the gateway serves `/api/v1/group/*` from: it persists into the same
 /// timeline as the agent.
 pub type GroupHandle = Arc<kafclaw_group::GroupAgent<Timeline>>;
+
+/// The orchestrator the gateway serves `/api/v1/orchestrator/*` from.
+pub type OrchestratorHandle = Arc<kafclaw_orchestrator::Orchestrator>;
 
 type Make = fn() -> MethodRouter<Arc<App>>;
 
@@ -173,6 +178,48 @@ const TABLE: &[(Listener, &str, &str, Make)] = &[
     (Listener::Dashboard, "POST", "/api/v1/group/memory", || {
         post(group::share_memory)
     }),
+    (
+        Listener::Dashboard,
+        "GET",
+        "/api/v1/orchestrator/status",
+        || get(orchestrator::status),
+    ),
+    (
+        Listener::Dashboard,
+        "GET",
+        "/api/v1/orchestrator/hierarchy",
+        || get(orchestrator::hierarchy),
+    ),
+    (
+        Listener::Dashboard,
+        "GET",
+        "/api/v1/orchestrator/zones",
+        || get(orchestrator::zones),
+    ),
+    (
+        Listener::Dashboard,
+        "GET",
+        "/api/v1/orchestrator/agents",
+        || get(orchestrator::agents),
+    ),
+    (
+        Listener::Dashboard,
+        "POST",
+        "/api/v1/orchestrator/dispatch",
+        || post(orchestrator::dispatch),
+    ),
+    (
+        Listener::Dashboard,
+        "POST",
+        "/api/v1/orchestrator/zones",
+        || post(orchestrator::create_zone),
+    ),
+    (
+        Listener::Dashboard,
+        "POST",
+        "/api/v1/orchestrator/zones/{id}/members",
+        || post(orchestrator::add_member),
+    ),
 ];
 
 /// Every route the gateway serves, on both listeners.
@@ -282,6 +329,7 @@ impl Gateway {
                 started_at: chrono::Utc::now(),
                 agent_stopped: rx,
                 group: std::sync::OnceLock::new(),
+                orchestrator: std::sync::OnceLock::new(),
             }),
             agent_stopped: tx,
             origins,
@@ -294,6 +342,15 @@ impl Gateway {
     pub fn with_group(self, group: GroupHandle) -> Gateway {
         // Ignoring the error keeps the first attached group (documented above).
         let _ = self.app.group.set(group);
+        self
+    }
+
+    /// Attaches the agent's orchestrator: the orchestrator API answers from it and
+    /// `/api/v1/status` reports it as active. Call before [`Gateway::serve`]; a second
+    /// call is ignored. Without one, every `/api/v1/orchestrator/*` route answers 403.
+    pub fn with_orchestrator(self, orchestrator: OrchestratorHandle) -> Gateway {
+        // Ignoring the error keeps the first attached orchestrator (documented above).
+        let _ = self.app.orchestrator.set(orchestrator);
         self
     }
 
