@@ -67,6 +67,18 @@ def uuid7():
     return str(uuid.UUID(int=value))
 
 
+def partitions(consumer, name, wait=60):
+    """The partitions of a topic, waiting for a topic created a moment ago to show up."""
+    deadline = time.time() + wait
+    while True:
+        parts = consumer.partitions_for_topic(name)
+        if parts:
+            return [TopicPartition(name, p) for p in sorted(parts)]
+        if time.time() > deadline:
+            raise SystemExit(f"topic {name} does not exist (create the group's topics first)")
+        time.sleep(0.2)
+
+
 def merge_manifest(local, incoming):
     """Entry by entry: unknown skill topics are added, consumers are united."""
     if local is None:
@@ -191,17 +203,8 @@ class Agent:
         self.consumer = KafkaConsumer(bootstrap_servers=self.brokers, group_id=None,
                                       enable_auto_commit=False)
         tps = []
-        deadline = time.time() + 60
         for name in topics:
-            while True:
-                parts = self.consumer.partitions_for_topic(name)
-                if parts:
-                    break
-                if time.time() > deadline:
-                    raise SystemExit(f"topic {name} does not exist (start a Rust agent first, "
-                                     "or create the group topics)")
-                time.sleep(0.2)
-            tps += [TopicPartition(name, p) for p in sorted(parts)]
+            tps += partitions(self.consumer, name)
         self.consumer.assign(tps)
         # Start positions by record time: the announce topic from one expiry window
         # back (to learn the current members), everything else from now. The end
@@ -227,7 +230,7 @@ class Agent:
         name = self.topic("control.roster")
         reader = KafkaConsumer(bootstrap_servers=self.brokers, group_id=None,
                                enable_auto_commit=False)
-        tps = [TopicPartition(name, p) for p in sorted(reader.partitions_for_topic(name) or [])]
+        tps = partitions(reader, name)
         reader.assign(tps)
         ends = reader.end_offsets(tps)
         reader.seek_to_beginning(*tps)

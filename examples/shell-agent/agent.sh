@@ -74,11 +74,15 @@ rfc3339() {   # UTC, microseconds
 }
 emit() { jq -nc "$@"; }
 
+[[ $missed =~ ^[1-9][0-9]*$ ]] || die "--missed-heartbeats must be a positive whole number, not $missed"
 hb_ms=$(to_ms "$heartbeat")
 window_ms=$(( hb_ms * missed ))
 timeout_ms=$(to_ms "$task_timeout")
 ((hb_ms > 0)) || die "--heartbeat must be positive"
 topic() { echo "group.$group.$1"; }
+t_announce=$(topic announce) t_requests=$(topic requests) t_responses=$(topic responses)
+t_status=$(topic tasks.status) t_skill_requests=
+[[ -z $skill ]] || t_skill_requests=$(topic "skill.$skill.requests")
 kcat_opts=(-b "$brokers" -X partitioner=murmur2_random)   # Java's murmur2, like every agent
 
 # send TOPIC KEY TYPE CORRELATION_ID PAYLOAD_JSON
@@ -102,10 +106,10 @@ announce() {   # ACTION
     local prefix=$1 payload
     [[ $1 == heartbeat ]] && prefix=hb
     payload=$(jq -nc --arg action "$1" --argjson identity "$(identity)" '{action: $action, identity: $identity}')
-    send "$(topic announce)" "$me" announce "$prefix-${EPOCHREALTIME/./}000" "$payload"
+    send "$t_announce" "$me" announce "$prefix-${EPOCHREALTIME/./}000" "$payload"
 }
 status() {     # TASK_ID STATUS
-    send "$(topic tasks.status)" "$1" task_status "$1" \
+    send "$t_status" "$1" task_status "$1" \
         "$(jq -nc --arg t "$1" --arg me "$me" --arg s "$2" '{task_id: $t, responder_id: $me, status: $s}')"
 }
 
@@ -194,7 +198,7 @@ extract='(.payload | try fromjson catch null) as $e
     | join("\u001f")'
 for t in "${read_topics[@]}"; do
     since=$started
-    [[ $t == "$(topic announce)" ]] && since=$(( started - window_ms ))
+    [[ $t == "$t_announce" ]] && since=$(( started - window_ms ))
     kcat -C -u -q -J "${kcat_opts[@]}" -t "$t" -o "s@$since" \
         > >(jq --unbuffered -r "$extract" >&3) 2> >(grep -v '^%' >&2) &
     pids+=($!)
@@ -218,8 +222,8 @@ run_task() {   # TOPIC TASK_ID REQUESTER SKILL CONTENT_JSON
     done_tasks[$task]=1
     answer=$(jq -nc --arg t "$task" --arg me "$me" --argjson c "$5" \
         '{task_id: $t, responder_id: $me, content: ($me + " (shell) did: " + $c), status: "completed"}')
-    if [[ $topic == "$(topic requests)" ]]; then
-        answer_topic=$(topic responses) type=response
+    if [[ $topic == "$t_requests" ]]; then
+        answer_topic=$t_responses type=response
     else
         answer_topic=${topic%.requests}.responses type=skill_response
     fi
@@ -231,7 +235,7 @@ run_task() {   # TOPIC TASK_ID REQUESTER SKILL CONTENT_JSON
 on_record() {
     local t=$1 ts=$2 type=$3 sender=$4 action=$5 agent=$6 skills=$7 task=$8 requester=$9
     local target=${10} rskill=${11} st=${12} responder=${13} content=${14}
-    if [[ $t == "$(topic announce)" && $type == announce ]]; then
+    if [[ $t == "$t_announce" && $type == announce ]]; then
         [[ -n $agent && $agent == "$sender" && $agent != "$me" ]] || return
         case $action in
             leave) unset "last_seen[$agent]" "skills_of[$agent]" ;;
@@ -244,7 +248,7 @@ on_record() {
                     announce heartbeat
                 fi ;;
         esac
-    elif [[ $t == "$(topic tasks.status)" || ($t == "$(topic responses)" && $type == task_status) ]]; then
+    elif [[ $t == "$t_status" || ($t == "$t_responses" && $type == task_status) ]]; then
         [[ $st == accepted && -n $task && -z ${winners[$task]:-} && $responder == "$sender" ]] || return
         winners[$task]=$sender
         if [[ -n ${claimed[$task]:-} ]]; then
@@ -256,7 +260,7 @@ on_record() {
                 run_task "$ctopic" "$task" "$creq" "${rest2%%$'\x1f'*}" "${rest2#*$'\x1f'}"
             fi
         fi
-    elif [[ ($t == "$(topic requests)" && $type == request) || ( -n $skill && $t == "$(topic "skill.$skill.requests")") ]]; then
+    elif [[ ($t == "$t_requests" && $type == request) || ( -n $skill && $t == "$t_skill_requests") ]]; then
         [[ -n $task && $sender != "$me" && $requester != "$me" ]] || return
         if [[ -n $target ]]; then
             if [[ $target == "$me" ]]; then
