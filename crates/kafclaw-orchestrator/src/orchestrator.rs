@@ -91,6 +91,9 @@ struct Inner {
     sync_zones: Notify,
     subscribed: tokio::sync::Mutex<BTreeSet<String>>,
     persisting: tokio::sync::Mutex<()>,
+    /// Set once our first discovery is out: newcomers read before that (in the look-back
+    /// window) need no separate reply.
+    replying: std::sync::atomic::AtomicBool,
     handler: Option<Handler>,
     timeline: Option<Timeline>,
     consumer: std::sync::OnceLock<Consumer>,
@@ -201,6 +204,7 @@ impl OrchestratorBuilder {
             sync_zones: Notify::new(),
             subscribed: tokio::sync::Mutex::new(BTreeSet::new()),
             persisting: tokio::sync::Mutex::new(()),
+            replying: std::sync::atomic::AtomicBool::new(false),
             handler: self.handler,
             timeline: self.timeline,
             consumer: std::sync::OnceLock::new(),
@@ -232,6 +236,9 @@ impl OrchestratorBuilder {
         if !s.passive {
             orch.inner.sync_my_zones().await?;
             orch.inner.publish_discovery().await?;
+            orch.inner
+                .replying
+                .store(true, std::sync::atomic::Ordering::SeqCst);
             orch.spawn_loops();
         }
         Ok(orch)
@@ -916,7 +923,7 @@ impl Inner {
         if graph_changed {
             self.changed();
         }
-        if newcomer && !self.settings.passive {
+        if newcomer && self.replying.load(std::sync::atomic::Ordering::SeqCst) {
             self.discover_now.notify_one();
         }
         if zones_changed && !self.settings.passive {

@@ -479,3 +479,54 @@ async fn a_shared_zone_created_at_runtime_bridges_the_two_groups() {
     assert!(ok, "A never learned it joined the bridge");
     trio.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_newcomers_discovery_is_answered_at_once() {
+    let broker = kafclaw_testkit::maybe_skip_kafka!();
+    let group = kafclaw_testkit::random_group_name();
+    let kafka = KafkaSettings::plaintext(&broker.brokers);
+    // Intervals far longer than the test: any further discovery is a reply.
+    let settings = |id: &str| {
+        let mut s = kafclaw_orchestrator::OrchestratorSettings::new(&group, id);
+        s.discovery_interval = Duration::from_secs(3600);
+        s
+    };
+    let first = kafclaw_orchestrator::Orchestrator::builder(kafka.clone(), settings("first"))
+        .start()
+        .await
+        .unwrap();
+    assert_eq!(first.stats().discoveries_sent, 1);
+    let late = kafclaw_orchestrator::Orchestrator::builder(kafka, settings("late"))
+        .start()
+        .await
+        .unwrap();
+    let ok = kafclaw_testkit::wait_until_async(WAIT, POLL, || async {
+        first.stats().discoveries_sent >= 2
+            && first.hierarchy().nodes.len() == 2
+            && late.hierarchy().nodes.len() == 2
+    })
+    .await;
+    assert!(
+        ok,
+        "first: {:?} {:?}; late: {:?}",
+        first.stats(),
+        first.hierarchy(),
+        late.hierarchy()
+    );
+    // The reply does not start a storm: the newcomer is known now, so nobody answers
+    // the reply again.
+    let sent = (
+        first.stats().discoveries_sent,
+        late.stats().discoveries_sent,
+    );
+    late.announce().await.unwrap();
+    let ok = kafclaw_testkit::wait_until_async(WAIT, POLL, || async {
+        first.stats().discoveries_received >= 2
+    })
+    .await;
+    assert!(ok);
+    assert_eq!(first.stats().discoveries_sent, sent.0);
+    assert_eq!(late.stats().discoveries_sent, sent.1 + 1);
+    first.shutdown().await;
+    late.shutdown().await;
+}
