@@ -416,7 +416,7 @@ async fn a_command_skill_worker_answers_without_a_model() {
     let broker = maybe_skip_kafka!();
     let net = Net::new(&broker);
     // No provider at all: only command skills.
-    let _w = Agent::start(&net.config(
+    let mut w = Agent::start(&net.config(
         "worker",
         None,
         json!({
@@ -452,12 +452,35 @@ async fn a_command_skill_worker_answers_without_a_model() {
             && stderr.contains("`python3` is not on the exec allow-list"),
         "{stderr}"
     );
-    let (status, body) = _w
+    let (status, body) = w
         .get("/api/v1/policy-decisions?tool=command_skill.python")
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["decisions"][0]["outcome"], "deny", "{body}");
     assert_eq!(body["decisions"][0]["sender"], "cli-requester", "{body}");
+
+    // SIGTERM: the worker leaves the group and exits 0.
+    let members = |net: &Net| {
+        let out = net.cli(&["members", "--json"]);
+        assert_eq!(out.status.code(), Some(0));
+        String::from_utf8_lossy(&out.stdout).contains("\"worker\"")
+    };
+    assert!(members(&net), "the worker is not listed");
+    let ok = Command::new("kill")
+        .args(["-TERM", &w.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let deadline = Instant::now() + PATIENCE;
+    let status = loop {
+        if let Some(s) = w.child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "the worker did not stop");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(status.code(), Some(0));
+    assert!(!members(&net), "the worker is still listed after it left");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -589,11 +612,19 @@ async fn a_task_past_its_deadline_is_not_worked_on() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     let error = task["error"].as_str().unwrap();
-    assert!(
-        error.contains("deadline") && error.contains("stopped"),
-        "{task}"
-    );
-    assert_eq!(llm_b.requests().len(), 1, "B worked on past its deadline");
+    assert!(error.contains("deadline"), "{task}");
+    // Normally B's one model call ends after the deadline and the turn stops before the
+    // tool call; on a slow machine the turn may not even have reached the model.
+    let calls = llm_b.requests().len();
+    if error.contains("before the call of tool group_members") {
+        assert_eq!(calls, 1, "B worked on past its deadline");
+    } else {
+        assert!(
+            error.contains("not worked on") || error.contains("before model call 1"),
+            "{error}"
+        );
+        assert_eq!(calls, 0, "B worked on past its deadline");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
