@@ -569,3 +569,53 @@ fn the_python_agent_requirements_are_in_the_test_environment() {
         "pinned in examples/python-agent/requirements.txt but not in scripts/requirements-test.txt: {missing:?}"
     );
 }
+
+/// scripts/validate_records.py, which the interop test trusts, rejects what it must:
+/// a payload field out of its enum, a type on the wrong topic, a value that is not
+/// JSON; and accepts a golden example.
+#[test]
+fn the_record_validator_rejects_invalid_records() {
+    let Some(python) = kafclaw_testkit::python() else {
+        return;
+    };
+    let root = workspace_root();
+    let good = std::fs::read_to_string(root.join("schemas/examples/task_status.json")).unwrap();
+    let good: Value = serde_json::from_str(&good).unwrap();
+    let mut bad_status = good.clone();
+    bad_status["payload"]["status"] = "done".into();
+    let record = |topic: &str, offset: u32, value: String| {
+        serde_json::json!({"topic": topic, "partition": 0, "offset": offset, "value": value})
+            .to_string()
+    };
+    let run = |lines: &[String]| {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.jsonl");
+        std::fs::write(&path, lines.join("\n")).unwrap();
+        let out = Command::new(&python)
+            .arg(root.join("scripts/validate_records.py"))
+            .arg(root.join("schemas"))
+            .arg(&path)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let (code, out) = run(&[record("group.g.tasks.status", 1, good.to_string())]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("1 valid, 0 invalid"), "{out}");
+    let (code, out) = run(&[
+        record("group.g.tasks.status", 1, good.to_string()),
+        record("group.g.tasks.status", 2, bad_status.to_string()),
+        record("group.g.requests", 3, good.to_string()),
+        record("group.g.announce", 4, "{not json".to_owned()),
+    ]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("/payload/status"), "{out}");
+    assert!(
+        out.contains("not allowed on group.{group}.requests"),
+        "{out}"
+    );
+    assert!(out.contains("1 valid, 3 invalid"), "{out}");
+}
