@@ -1,6 +1,7 @@
 //! Fixtures: a real agent (SQLite timeline, built-in tools, policy engine, a model served
 //! by the scripted LLM server) behind a real gateway on loopback, optionally with a real
-//! group agent attached, and an HTTP client that speaks JSON to it.
+//! group agent and/or a real orchestrator attached, and an HTTP client that speaks JSON
+//! to it.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -8,7 +9,7 @@ use std::time::Duration;
 
 use kafclaw_agent::{Agent, AgentDeps, AgentOptions};
 use kafclaw_config::{Config, Environment};
-use kafclaw_gateway::{Gateway, GatewayOptions, GroupHandle, Mode};
+use kafclaw_gateway::{Gateway, GatewayOptions, GroupHandle, Mode, OrchestratorHandle};
 use kafclaw_policy::PolicyEngine;
 use kafclaw_providers::{ChatChain, RetryPolicy};
 use kafclaw_testkit::{Reply, ScriptedLlm, Wire};
@@ -112,8 +113,18 @@ pub async fn serve(node: &Node, mode: Mode, group: Option<GroupHandle>) -> Serve
 
 pub async fn serve_with(
     node: &Node,
+    options: GatewayOptions,
+    group: Option<GroupHandle>,
+) -> Served {
+    serve_attached(node, options, group, None).await
+}
+
+/// A gateway with a group and/or an orchestrator attached.
+pub async fn serve_attached(
+    node: &Node,
     mut options: GatewayOptions,
     group: Option<GroupHandle>,
+    orchestrator: Option<OrchestratorHandle>,
 ) -> Served {
     options.agent_id = "gateway-agent".into();
     options.version = "test".into();
@@ -123,6 +134,9 @@ pub async fn serve_with(
         .expect("bind the gateway");
     if let Some(g) = group {
         gateway = gateway.with_group(g);
+    }
+    if let Some(o) = orchestrator {
+        gateway = gateway.with_orchestrator(o);
     }
     let dash = format!("http://{}", gateway.dashboard_addr());
     let (tx, rx) = oneshot::channel::<()>();
