@@ -1,7 +1,8 @@
 //! Group benchmark: the request→response round trip between two agents with an echo
 //! handler, next to the raw transport round trip (produce→consume→produce→consume
-//! through `KafkaTransport` + `BroadcastConsumer`) measured in the same run, and the
-//! time 50 agents in one process take to converge on a 50-member roster.
+//! through `KafkaTransport` + `BroadcastConsumer`) measured in the same run, the same
+//! raw round trip with the group's fan-out (each side also reads the topic it writes,
+//! as every member reads every group topic), and the time 50 agents in one process take to converge on a 50-member roster.
 //!
 //! Run with `cargo xtask bench group` (which starts a broker) or with
 //! `KAFCLAW_BENCH_BROKERS=host:port cargo bench -p kafclaw-group --bench group`.
@@ -48,6 +49,16 @@ impl RecordHandler<MemoryTxn> for Echo {
     }
 }
 
+/// Reads and drops records: the copy of its own records every group member reads.
+struct Discard;
+
+#[async_trait]
+impl RecordHandler<MemoryTxn> for Discard {
+    async fn handle(&self, _r: &InRecord, _t: &mut MemoryTxn) -> Result<(), HandlerError> {
+        Ok(())
+    }
+}
+
 /// Side A: reports the key of every answer.
 struct Notify(mpsc::UnboundedSender<String>);
 
@@ -69,17 +80,21 @@ struct RawRig {
     rx: mpsc::UnboundedReceiver<String>,
     echo: BroadcastConsumer<KafkaTransport, MemoryOffsetStore, Echo>,
     answers: BroadcastConsumer<KafkaTransport, MemoryOffsetStore, Notify>,
+    /// With fan-out: A also reads the request topic and B the response topic, as every
+    /// group member reads every group topic (its own records included).
+    fanout: Vec<BroadcastConsumer<KafkaTransport, MemoryOffsetStore, Discard>>,
     value: Vec<u8>,
     run: String,
 }
 
 impl RawRig {
-    async fn new(settings: &KafkaSettings, run: &str) -> anyhow::Result<Self> {
+    async fn new(settings: &KafkaSettings, run: &str, fanout: bool) -> anyhow::Result<Self> {
         let a = Arc::new(KafkaTransport::connect(settings).await?);
         let b = Arc::new(KafkaTransport::connect(settings).await?);
+        let tag = if fanout { "fan" } else { "raw" };
         let (req, resp) = (
-            format!("bench-raw-req-{run}"),
-            format!("bench-raw-resp-{run}"),
+            format!("bench-{tag}-req-{run}"),
+            format!("bench-{tag}-resp-{run}"),
         );
         a.ensure_topic(&req, 3, 1).await?;
         a.ensure_topic(&resp, 3, 1).await?;
@@ -104,6 +119,20 @@ impl RawRig {
         answers
             .subscribe(Subscription::fresh(&resp, StartAt::Latest))
             .await?;
+        let mut readers = Vec::new();
+        if fanout {
+            for (t, topic, id) in [(&a, &req, "fan-a"), (&b, &resp, "fan-b")] {
+                let c = BroadcastConsumer::new(
+                    Arc::clone(t),
+                    Arc::new(MemoryOffsetStore::new()),
+                    Arc::new(Discard),
+                    ConsumerOptions::new(id),
+                );
+                c.subscribe(Subscription::fresh(topic, StartAt::Latest))
+                    .await?;
+                readers.push(c);
+            }
+        }
         Ok(Self {
             a,
             req,
@@ -111,6 +140,7 @@ impl RawRig {
             rx,
             echo,
             answers,
+            fanout: readers,
             // A value of the size of a request envelope.
             value: vec![b'x'; 320],
             run: run.to_owned(),
@@ -138,6 +168,9 @@ impl RawRig {
     async fn close(self) {
         self.echo.shutdown().await;
         self.answers.shutdown().await;
+        for c in self.fanout {
+            c.shutdown().await;
+        }
         let _ = self.a.delete_topic(&self.req).await;
         let _ = self.a.delete_topic(&self.resp).await;
     }
@@ -287,7 +320,8 @@ async fn main() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
 
     let mem = || Arc::new(MemoryOffsetStore::new());
-    let mut raw_rig = RawRig::new(&settings, &run).await?;
+    let mut raw_rig = RawRig::new(&settings, &run, false).await?;
+    let mut fan_rig = RawRig::new(&settings, &run, true).await?;
     let mut mem_rig = AgentRig::new(
         &settings,
         &format!("bench-mem-{run}"),
@@ -316,25 +350,28 @@ async fn main() -> anyhow::Result<()> {
     .await?;
     // Interleaved: every round measures each rig once, so broker warm-up and the
     // machine's load weigh on all measures alike.
-    let (mut raw, mut mem, mut open, mut durable) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut raw, mut fan, mut mem, mut open, mut durable) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for i in 0..iterations + WARMUP {
         let r = raw_rig.once(i).await?;
+        let f = fan_rig.once(i).await?;
         let m = mem_rig.once(i).await?;
         let o = open_rig.once(i).await?;
         let d = tl_rig.once(i).await?;
         if i >= WARMUP {
             raw.push(r);
+            fan.push(f);
             mem.push(m);
             open.push(o);
             durable.push(d);
         }
     }
     raw_rig.close().await;
+    fan_rig.close().await;
     mem_rig.close().await;
     open_rig.close().await;
     tl_rig.close().await;
-    for v in [&mut raw, &mut mem, &mut open, &mut durable] {
+    for v in [&mut raw, &mut fan, &mut mem, &mut open, &mut durable] {
         v.sort();
     }
     let (built, converged) =
@@ -360,6 +397,7 @@ async fn main() -> anyhow::Result<()> {
         );
     };
     row("raw transport produce→consume→produce→consume", &raw);
+    row("raw transport, each side also reads its own topic", &fan);
     row("agent submit --to, echo handler (memory offsets)", &mem);
     row(
         "agent submit --to, echo handler (timeline SQLite)",
