@@ -530,6 +530,37 @@ mod tests {
         );
     }
 
+    /// Every API path the dashboard script calls is a dashboard route (a literal ending
+    /// in `/` is followed by an id in the script).
+    #[test]
+    fn dashboard_script_calls_only_served_routes() {
+        let script = include_str!("assets/dashboard.js");
+        let rs = routes();
+        let mut called = Vec::new();
+        for (at, _) in script.match_indices("\"/api/v1/") {
+            let rest = &script[at + 1..];
+            let end = rest.find(['"', '?']).unwrap();
+            let mut path = rest[..end].to_owned();
+            if path.ends_with('/') {
+                path.push_str("some-id");
+            }
+            assert!(
+                rs.iter()
+                    .any(|r| r.listener == Listener::Dashboard && path_matches(r.path, &path)),
+                "the script calls {path}, which is not a route"
+            );
+            called.push(path);
+        }
+        for p in [
+            "/api/v1/status",
+            "/api/v1/group/members",
+            "/api/v1/orchestrator/agents",
+            "/api/v1/orchestrator/zones",
+        ] {
+            assert!(called.iter().any(|c| c == p), "{p} not called: {called:?}");
+        }
+    }
+
     #[test]
     fn templates_match_paths() {
         assert!(path_matches("/api/v1/tasks/{id}", "/api/v1/tasks/abc"));

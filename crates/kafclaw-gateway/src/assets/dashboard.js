@@ -1,5 +1,6 @@
 // KafClaw dashboard: lists recent tasks and pending approvals through the dashboard API,
-// and the group's members and recent group tasks when a Kafka group is attached.
+// the group's members and recent group tasks when a Kafka group is attached, and the
+// orchestrator's agents and zones when an orchestrator is attached.
 // The token (when the gateway has one) is kept in sessionStorage and sent as a bearer
 // header; data is always inserted as text, never as HTML.
 "use strict";
@@ -88,6 +89,7 @@ async function refresh() {
       tb.appendChild(tr);
     }
     await refreshGroup(s.group);
+    await refreshOrchestrator(s.orchestrator);
     $("error").textContent = "";
     $("login").style.display = "none";
   } catch (e) {
@@ -129,6 +131,39 @@ async function refreshGroup(group) {
     db.appendChild(tr);
   }
   if (d.delegations.length === 0) cell(db.appendChild(document.createElement("tr")), "none");
+}
+
+async function refreshOrchestrator(orch) {
+  $("orchestrator").hidden = !(orch && orch.wired);
+  if ($("orchestrator").hidden) return;
+  $("orchestrator-summary").textContent =
+    "· " + orch.agent_id + " as " + orch.role + (orch.zone_id ? " in zone " + orch.zone_id : "");
+  const a = await api("/api/v1/orchestrator/agents");
+  const ab = $("orchestrator-agents");
+  ab.replaceChildren();
+  for (const x of a.agents) {
+    const tr = document.createElement("tr");
+    cell(tr, x.agent_id + (x.agent_id === orch.agent_id ? " (this agent)" : ""));
+    cell(tr, x.role);
+    cell(tr, x.parent_id);
+    cell(tr, x.zone_id);
+    cell(tr, x.status, x.status);
+    cell(tr, when(x.last_seen));
+    ab.appendChild(tr);
+  }
+  if (a.agents.length === 0) cell(ab.appendChild(document.createElement("tr")), "none");
+  const z = await api("/api/v1/orchestrator/zones");
+  const zb = $("orchestrator-zones");
+  zb.replaceChildren();
+  for (const x of z.zones) {
+    const tr = document.createElement("tr");
+    cell(tr, x.zone_id + (x.name && x.name !== x.zone_id ? " (" + x.name + ")" : ""));
+    cell(tr, x.visibility);
+    cell(tr, x.owner_id);
+    cell(tr, (x.members || []).join(", "));
+    cell(tr, x.is_member ? "member" : "");
+    zb.appendChild(tr);
+  }
 }
 
 $("save-token").addEventListener("click", () => {
