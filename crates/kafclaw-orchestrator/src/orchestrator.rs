@@ -48,8 +48,9 @@ pub struct ZoneTask {
 type HandlerFuture = Pin<Box<dyn Future<Output = std::result::Result<String, String>> + Send>>;
 type Handler = Arc<dyn Fn(ZoneTask) -> HandlerFuture + Send + Sync>;
 
-/// How long a receiver looks back on a zone's topics when it starts reading them, so a
-/// task sent just before it subscribed is still seen (expired tasks are skipped).
+/// A zone request without a deadline older than this (by record time) is not run: a
+/// member reads its zones' request topics from the start (so a task sent while it was
+/// subscribing is never missed) and skips what is over.
 const ZONE_LOOK_BACK: Duration = Duration::from_secs(120);
 
 #[derive(Debug, Clone)]
@@ -784,7 +785,13 @@ impl Inner {
             return Ok(());
         };
         let (requests, responses) = self.group.zone_topics(zone)?;
-        for t in [&requests, &responses] {
+        // Requests from the earliest record (expired ones are skipped): a start
+        // position looked up by time could land after a request produced meanwhile.
+        // Responses from the look-back window: we subscribe before we send.
+        for (t, start) in [
+            (&requests, StartAt::Earliest),
+            (&responses, StartAt::LookBack(ZONE_LOOK_BACK)),
+        ] {
             self.transport
                 .ensure_topic(
                     t,
@@ -793,10 +800,7 @@ impl Inner {
                 )
                 .await?;
             consumer
-                .subscribe(Subscription::fresh(
-                    t.clone(),
-                    StartAt::LookBack(ZONE_LOOK_BACK),
-                ))
+                .subscribe(Subscription::fresh(t.clone(), start))
                 .await?;
         }
         subscribed.insert(zone.to_owned());
@@ -945,7 +949,13 @@ impl Inner {
         ok
     }
 
-    fn on_zone_request(self: &Arc<Self>, zone: &str, env: &GroupEnvelope, req: TaskRequest) {
+    fn on_zone_request(
+        self: &Arc<Self>,
+        zone: &str,
+        env: &GroupEnvelope,
+        req: TaskRequest,
+        written: DateTime<Utc>,
+    ) {
         let me = &self.settings.agent_id;
         if env.sender_id == *me || req.target_id.as_deref() != Some(me.as_str()) {
             return;
@@ -957,7 +967,13 @@ impl Inner {
         let deadline = DateTime::parse_from_rfc3339(&req.deadline_at)
             .map(|d| d.with_timezone(&Utc))
             .ok();
-        if deadline.is_some_and(|d| d < now) {
+        let horizon =
+            now - chrono::Duration::from_std(ZONE_LOOK_BACK).unwrap_or(chrono::Duration::MAX);
+        let over = match deadline {
+            Some(d) => d < now,
+            None => written < horizon,
+        };
+        if over {
             return;
         }
         {
@@ -965,9 +981,7 @@ impl Inner {
             if st.handled.contains_key(&req.task_id) {
                 return;
             }
-            // Forget tasks once they can no longer come back from the look-back window.
-            let horizon =
-                now - chrono::Duration::from_std(ZONE_LOOK_BACK).unwrap_or(chrono::Duration::MAX);
+            // Forget tasks once a second copy would be skipped as over anyway.
             st.handled.retain(|_, until| *until > horizon);
             st.handled
                 .insert(req.task_id.clone(), deadline.unwrap_or(now).max(now));
@@ -1110,7 +1124,7 @@ impl<X: RecordTxn> EnvelopeHandler<X> for Receiver {
             return Ok(());
         };
         match envelope.message.clone() {
-            Message::Request(req) => inner.on_zone_request(&zone, &envelope, req),
+            Message::Request(req) => inner.on_zone_request(&zone, &envelope, req, record.timestamp),
             Message::Response(resp) => inner.on_zone_response(&zone, &envelope, resp),
             _ => {}
         }

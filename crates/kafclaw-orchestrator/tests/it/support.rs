@@ -42,6 +42,7 @@ pub fn ids(group: &str) -> (String, String, String) {
 /// A: orchestrator at the root, owns private zone `red` with member B.
 /// B: worker under A, home zone `red`. C: worker under A, owns shared zone `blue`.
 pub async fn start_trio(broker: &TestBroker) -> Trio {
+    logs();
     let group = kafclaw_testkit::random_group_name();
     let (a_id, b_id, c_id) = ids(&group);
     let runs: Runs = Arc::default();
@@ -219,4 +220,12 @@ pub async fn read_wire(broker: &TestBroker, topics: &[String]) -> Arc<WireLog> {
 /// A zone's (requests, responses) topics.
 pub fn zone_topics(group: &str, zone: &str) -> (String, String) {
     GroupName::new(group).unwrap().zone_topics(zone).unwrap()
+}
+
+/// Log lines in the test output, filtered by `RUST_LOG` (nothing by default).
+pub fn logs() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
 }
