@@ -99,6 +99,23 @@ async fn without_an_orchestrator_every_orchestrator_route_is_refused() {
         assert_valid("Status", &body);
         g.stop().await;
     }
+
+    // With a token the orchestrator routes want it like the rest of the API.
+    let node = Node::new(vec![]).await;
+    let mut options = kafclaw_gateway::GatewayOptions::loopback(Mode::Full);
+    options.auth_token = kafclaw_gateway::AuthToken::new("a-long-enough-test-token");
+    let g = serve_attached(&node, options, None, None).await;
+    let (status, body) = g.get("/api/v1/orchestrator/zones").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    let res = g
+        .http
+        .get(format!("{}/api/v1/orchestrator/zones", g.dash))
+        .bearer_auth("a-long-enough-test-token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    g.stop().await;
 }
 
 /// Starts an orchestrator; B's handler answers `peer-b did: <content>`, fails on
@@ -486,6 +503,50 @@ async fn orchestrator_api_against_a_real_peer() {
     // Nothing refused above changed the zones.
     let (_, zones) = g.get("/api/v1/orchestrator/zones").await;
     assert_eq!(ids(&zones["zones"]), ["green", "public", "red"], "{zones}");
+
+    // A passive (read-only) orchestrator, as the CLI runs one: attached, not active; it
+    // reads the graph from the discovery window but cannot dispatch or create zones.
+    let mut sc = OrchestratorSettings::new(&group, "reader-c");
+    sc.passive = true;
+    sc.discovery_interval = interval;
+    let c: OrchestratorHandle = Arc::new(start(&kafka, sc, Arc::clone(&release), None).await);
+    let node_c = Node::new(vec![]).await;
+    let gc = serve_attached(
+        &node_c,
+        kafclaw_gateway::GatewayOptions::loopback(Mode::Full),
+        None,
+        Some(Arc::clone(&c)),
+    )
+    .await;
+    let (_, all) = gc.get("/api/v1/status").await;
+    assert_valid("Status", &all);
+    assert_eq!(all["orchestrator_active"], false, "{all}");
+    assert_eq!(all["orchestrator"]["wired"], true, "{all}");
+    assert_eq!(all["orchestrator"]["active"], false, "{all}");
+    let (_, st) = gc.get("/api/v1/orchestrator/status").await;
+    assert_eq!(st["active"], false, "{st}");
+    assert_valid("OrchestratorStatus", &st);
+    gc.get_until(
+        "the passive reader sees A and B",
+        "/api/v1/orchestrator/hierarchy",
+        |h| ids(&h["nodes"]) == [A, B, "reader-c"],
+    )
+    .await;
+    for (path, body) in [
+        (
+            "/api/v1/orchestrator/dispatch",
+            json!({"description": "x", "target_zone": "public"}),
+        ),
+        (
+            "/api/v1/orchestrator/zones",
+            json!({"zone_id": "mine", "visibility": "shared"}),
+        ),
+    ] {
+        let answer = post_expect(&gc, path, body, StatusCode::SERVICE_UNAVAILABLE).await;
+        assert!(error_of(&answer).contains("passive"), "{path}: {answer}");
+    }
+    gc.stop().await;
+    c.shutdown().await;
 
     g.stop().await;
     a.shutdown().await;
