@@ -530,3 +530,76 @@ async fn a_newcomers_discovery_is_answered_at_once() {
     first.shutdown().await;
     late.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_go_agents_discovery_is_merged() {
+    let broker = kafclaw_testkit::maybe_skip_kafka!();
+    let trio = start_trio(&broker).await;
+    let (a, _b, _c) = ids(&trio.group);
+    trio.converge().await;
+    let topic = GroupName::new(&trio.group)
+        .unwrap()
+        .topic(GroupTopic::Orchestrator);
+    // Exactly what a Go agent writes: no key, no extensions, empty correlation id, its
+    // own zoneId zone (shared, owned by itself), nanosecond timestamps with an offset.
+    let go = format!(
+        r#"{{"type":"orchestrator","correlation_id":"","sender_id":"go-agent","timestamp":"2026-11-22T06:15:30.123456789+01:00","payload":{{"action":"discover","node":{{"agent_id":"go-agent","agent_name":"","role":"","parent_id":"{a}","zone_id":"gophers","endpoint":"http://go:18791","status":"active"}},"zones":[{{"zone_id":"public","name":"Public","visibility":"public","owner_id":"","parent_zone":"","created_at":"2026-11-22T06:00:00.000000001+01:00"}},{{"zone_id":"gophers","name":"gophers","visibility":"shared","owner_id":"go-agent","parent_zone":"","created_at":"2026-11-22T06:00:00.5+01:00"}}],"hierarchy":[{{"agent_id":"go-agent","agent_name":"","role":"","parent_id":"{a}","zone_id":"gophers","endpoint":"http://go:18791","status":"active"}}]}}}}"#
+    );
+    let t = KafkaTransport::connect(&KafkaSettings::plaintext(&broker.brokers))
+        .await
+        .unwrap();
+    use kafclaw_group::Transport as _;
+    t.produce(
+        &topic,
+        kafclaw_group::OutRecord {
+            value: go.into_bytes(),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let ok = kafclaw_testkit::wait_until_async(WAIT, POLL, || async {
+        trio.a
+            .hierarchy()
+            .nodes
+            .iter()
+            .any(|n| n.agent_id == "go-agent")
+            && trio.a.zones().iter().any(|z| z.zone_id == "gophers")
+    })
+    .await;
+    assert!(
+        ok,
+        "the Go discovery was not merged: {:?}",
+        trio.a.hierarchy()
+    );
+    let h = trio.a.hierarchy();
+    let go = h.nodes.iter().find(|n| n.agent_id == "go-agent").unwrap();
+    assert_eq!(
+        (
+            go.role.as_str(),
+            go.parent_id.as_str(),
+            go.endpoint.as_str()
+        ),
+        ("worker", a.as_str(), "http://go:18791")
+    );
+    assert!(
+        h.nodes
+            .iter()
+            .find(|n| n.agent_id == a)
+            .unwrap()
+            .children
+            .contains(&"go-agent".to_owned())
+    );
+    let gophers = trio
+        .a
+        .zones()
+        .into_iter()
+        .find(|z| z.zone_id == "gophers")
+        .unwrap();
+    assert_eq!(
+        (gophers.owner_id.as_str(), gophers.visibility.as_str()),
+        ("go-agent", "shared")
+    );
+    assert_eq!(gophers.members, ["go-agent"]);
+    trio.shutdown().await;
+}
