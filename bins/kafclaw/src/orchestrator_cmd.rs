@@ -122,6 +122,7 @@ fn settings(loaded: &LoadedConfig) -> Result<(KafkaSettings, OrchestratorSetting
     let mut s =
         OrchestratorSettings::from_config(&loaded.config.orchestrator, &g.group_name, &agent_id)
             .map_err(|e| e.to_string())?;
+    s.check().map_err(|e| e.to_string())?;
     s.topic_partitions = i32::try_from(g.topic_partitions).unwrap_or(i32::MAX);
     s.replication_factor = i16::try_from(g.replication_factor).unwrap_or(i16::MAX);
     Ok((kafka, s))

@@ -214,6 +214,15 @@ impl Config {
             o.discovery_interval_secs,
             1,
         )?;
+        if o.discovery_interval_secs > 86_400 {
+            return Err(invalid(
+                "orchestrator.discoveryIntervalSecs",
+                format!(
+                    "must be at most 86400 (a day), got {}",
+                    o.discovery_interval_secs
+                ),
+            ));
+        }
         for (i, id) in o.trusted_orchestrators.iter().enumerate() {
             if id.is_empty() {
                 return Err(invalid(
@@ -484,6 +493,8 @@ mod tests {
 
         let mut c = Config::default();
         c.orchestrator.discovery_interval_secs = 0;
+        assert_eq!(key_of(&c), "orchestrator.discoveryIntervalSecs");
+        c.orchestrator.discovery_interval_secs = 86_401;
         assert_eq!(key_of(&c), "orchestrator.discoveryIntervalSecs");
         let mut c = Config::default();
         c.orchestrator.zone_id = "a.b".into();

@@ -224,7 +224,7 @@ impl OrchestratorBuilder {
         consumer
             .subscribe(Subscription::fresh(
                 &topic,
-                StartAt::LookBack(s.discovery_interval * 3),
+                StartAt::LookBack(s.discovery_interval.saturating_mul(3)),
             ))
             .await?;
         let caught_up = wait_caught_up(&consumer, &topic, &ends, Duration::from_secs(15)).await;
@@ -656,7 +656,7 @@ impl Inner {
 
     fn live_cutoff(&self) -> DateTime<Utc> {
         Utc::now()
-            - chrono::Duration::from_std(self.settings.discovery_interval * 3)
+            - chrono::Duration::from_std(self.settings.discovery_interval.saturating_mul(3))
                 .unwrap_or(chrono::Duration::seconds(90))
     }
 

@@ -74,7 +74,7 @@ impl OrchestratorSettings {
         s.zone_id = cfg.zone_id.clone();
         s.parent_id = cfg.parent_id.clone();
         s.endpoint = cfg.endpoint.clone();
-        s.discovery_interval = Duration::from_secs(cfg.discovery_interval_secs.max(1));
+        s.discovery_interval = Duration::from_secs(cfg.discovery_interval_secs);
         s.trusted_orchestrators = cfg.trusted_orchestrators.clone();
         for (id, z) in &cfg.zones {
             s = s.zone(
@@ -116,8 +116,8 @@ impl OrchestratorSettings {
         Ok(self)
     }
 
-    /// Checks the settings.
-    pub(crate) fn check(&self) -> Result<()> {
+    /// Checks the settings (also done by `start`); the error names the config key.
+    pub fn check(&self) -> Result<()> {
         let bad = |key: &str, reason: &str| {
             Err(Error::Config {
                 key: key.into(),
@@ -135,6 +135,13 @@ impl OrchestratorSettings {
         }
         if !self.zone_id.is_empty() {
             check_zone_id("orchestrator.zoneId", &self.zone_id)?;
+        }
+        let secs = self.discovery_interval.as_secs();
+        if !(1..=86_400).contains(&secs) {
+            return bad(
+                "orchestrator.discoveryIntervalSecs",
+                "must be between 1 and 86400 seconds",
+            );
         }
         if self.parent_id == self.agent_id {
             return bad("orchestrator.parentId", "an agent cannot be its own parent");
@@ -188,6 +195,14 @@ mod tests {
             "{err}"
         );
         let mut s = OrchestratorSettings::new("g", "a");
+        s.discovery_interval = Duration::from_secs(u64::MAX);
+        assert!(
+            s.check()
+                .unwrap_err()
+                .to_string()
+                .contains("orchestrator.discoveryIntervalSecs")
+        );
+        s.discovery_interval = Duration::from_secs(30);
         s.parent_id = "a".into();
         assert!(s.check().is_err());
         s.parent_id = String::new();
