@@ -289,6 +289,10 @@ impl Orchestrator {
                 if let Err(e) = inner.publish_discovery().await {
                     warn!(error = %e, "publishing discovery failed");
                 }
+                // Retries a zone subscription that failed before (a no-op otherwise).
+                if let Err(e) = inner.sync_my_zones().await {
+                    warn!(error = %e, "subscribing to zone topics failed");
+                }
             }
         });
         let weak = Arc::downgrade(&self.inner);
