@@ -323,23 +323,23 @@ impl PartitionReader for KafkaReader {
 
 async fn lookup_offset(pc: &PartitionClient, query: OffsetQuery) -> Result<i64> {
     let topic = pc.topic();
-    let at = match query {
-        OffsetQuery::Earliest => OffsetAt::Earliest,
-        OffsetQuery::Latest => OffsetAt::Latest,
-        OffsetQuery::At(t) => OffsetAt::Timestamp(t),
-    };
-    let o = pc
-        .get_offset(at)
-        .await
-        .map_err(|e| kafka_error("list offsets", topic, &e))?;
-    if o < 0 {
-        // No record at or after the timestamp: start at the end.
-        return pc
-            .get_offset(OffsetAt::Latest)
+    let list = |at: OffsetAt| async move {
+        pc.get_offset(at)
             .await
-            .map_err(|e| kafka_error("list offsets", topic, &e));
+            .map_err(|e| kafka_error("list offsets", topic, &e))
+    };
+    match query {
+        OffsetQuery::Earliest => list(OffsetAt::Earliest).await,
+        OffsetQuery::Latest => list(OffsetAt::Latest).await,
+        OffsetQuery::At(t) => {
+            // The end is read first: when no record is at or after `t`, reading from it
+            // misses nothing, even a record produced between the two lookups (asking for
+            // the end afterwards would skip that record).
+            let end = list(OffsetAt::Latest).await?;
+            let o = list(OffsetAt::Timestamp(t)).await?;
+            Ok(if o < 0 { end } else { o })
+        }
     }
-    Ok(o)
 }
 
 fn kafka_error(operation: &'static str, topic: &str, e: &RsError) -> Error {
