@@ -908,6 +908,14 @@ impl<S: GroupStore, T: Transport> GroupAgent<S, T> {
         self.core.admitted()
     }
 
+    /// Sets which zones' messages this agent reads: a message whose envelope carries a
+    /// `zone_id` the gate refuses is dropped (counted in `zone_drops`) before it has any
+    /// effect. Messages without a zone are always read. Without a gate every zone is read.
+    /// The orchestrator sets it (its zone membership); returns false if one was set before.
+    pub fn set_zone_gate(&self, gate: impl Fn(&str) -> bool + Send + Sync + 'static) -> bool {
+        self.core.zone_gate.set(Arc::new(gate)).is_ok()
+    }
+
     /// Publishes a trace span to `traces` (every member stores it once).
     pub async fn publish_trace(&self, span: TracePayload) -> Result<()> {
         self.core.publish_trace(span).await

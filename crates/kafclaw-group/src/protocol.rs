@@ -136,6 +136,8 @@ pub struct ProtocolStats {
     pub memory_expired: u64,
     /// LFS downloads of memory content that failed and were tried again.
     pub memory_download_retries: u64,
+    /// Messages of a zone this agent may not read (the envelope's `zone_id`), dropped.
+    pub zone_drops: u64,
     /// Memory items whose content could not be obtained (reported to the error hook).
     pub memory_failures: u64,
 }
@@ -207,7 +209,12 @@ pub(crate) struct Core<S, T> {
     pub shutdown: watch::Sender<bool>,
     pub heartbeat_now: Notify,
     pub memory: MemorySetup,
+    /// Decides which zones' messages this agent reads (set once, by the orchestrator).
+    pub zone_gate: std::sync::OnceLock<ZoneGate>,
 }
+
+/// Whether this agent may read a message of the given zone (the envelope's `zone_id`).
+pub type ZoneGate = Arc<dyn Fn(&str) -> bool + Send + Sync>;
 
 fn lock<X>(m: &Mutex<X>) -> std::sync::MutexGuard<'_, X> {
     // Critical sections are short map updates; a poisoned lock still holds usable state.
@@ -272,6 +279,7 @@ impl<S: GroupStore, T: Transport> Core<S, T> {
             }),
             roster_tx,
             handler,
+            zone_gate: std::sync::OnceLock::new(),
             shutdown,
             heartbeat_now: Notify::new(),
             memory,
@@ -1496,6 +1504,10 @@ impl<S: GroupStore, T: Transport> Core<S, T> {
                 return Ok(());
             }
         };
+        if !self.zone_admits(env.zone_id.as_deref()) {
+            self.count(|s| s.zone_drops += 1);
+            return Ok(());
+        }
         let sender = env.sender_id.clone();
         let topic = record.topic.as_str();
         let me = self.cfg.agent_id.as_str();
@@ -1772,6 +1784,15 @@ fn record_origin(record: &InRecord) -> String {
 }
 
 impl<S: GroupStore, T: Transport> Core<S, T> {
+    /// Whether a message of `zone` may be read: no zone (or an empty one) always; a
+    /// zone, when no gate is set or the gate admits it.
+    fn zone_admits(&self, zone: Option<&str>) -> bool {
+        match (zone.filter(|z| !z.is_empty()), self.zone_gate.get()) {
+            (Some(z), Some(gate)) => gate(z),
+            _ => true,
+        }
+    }
+
     /// A skill task from another agent on a skill's request topic.
     fn on_skill_request(
         self: &Arc<Self>,
@@ -1803,7 +1824,10 @@ impl<S: GroupStore, T: Transport> Core<S, T> {
             return;
         };
         let sender = envelope.sender_id.as_str();
-        if sender == self.cfg.agent_id || (self.gated() && !self.is_admitted(sender)) {
+        if sender == self.cfg.agent_id
+            || (self.gated() && !self.is_admitted(sender))
+            || !self.zone_admits(envelope.zone_id.as_deref())
+        {
             return;
         }
         let topic = record.topic.as_str();

@@ -526,3 +526,47 @@ async fn delegation_depth_and_deadline_are_enforced_by_the_receiver() {
     d.shutdown().await;
     e.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn messages_of_a_zone_the_gate_refuses_are_dropped() {
+    let broker = maybe_skip_kafka!();
+    let group = random_group_name();
+    let log: Log = Arc::default();
+    let w = builder(&broker, &group, "zoned")
+        .task_handler(worker(&log, "zoned"))
+        .build()
+        .await
+        .unwrap();
+    assert!(w.set_zone_gate(|zone| zone == "blue"));
+    assert!(!w.set_zone_gate(|_| true), "the first gate stays");
+    w.join().await.unwrap();
+    let t = transport(&broker).await;
+    let g = GroupName::new(group.as_str()).unwrap();
+    for (task_id, zone) in [
+        ("red0000000000000", Some("red")),
+        ("blue000000000000", Some("blue")),
+        ("none000000000000", None),
+    ] {
+        let mut req = TaskRequest::new(task_id, "outsider", "d", "work");
+        req.target_id = Some("zoned".into());
+        let mut env = GroupEnvelope::new("outsider", Message::Request(req));
+        if let Some(zone) = zone {
+            env = env.with_zone_id(zone);
+        }
+        t.produce(
+            &g.topic(GroupTopic::Requests),
+            OutRecord::keyed(task_id, env.to_json().unwrap()),
+        )
+        .await
+        .unwrap();
+    }
+    let ran = |id: &str| log.lock().unwrap().iter().any(|(_, t)| t == id);
+    eventually("the blue task ran", || ran("blue000000000000")).await;
+    eventually("the task without a zone ran", || ran("none000000000000")).await;
+    eventually("the red task was dropped", || {
+        w.stats().protocol.zone_drops >= 1
+    })
+    .await;
+    assert!(!ran("red0000000000000"), "a refused zone's task never runs");
+    w.shutdown().await;
+}
