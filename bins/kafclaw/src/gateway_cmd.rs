@@ -1,15 +1,17 @@
 //! `kafclaw gateway`: runs the agent with its HTTP API and dashboard until SIGINT or
 //! SIGTERM, then shuts down gracefully (running tasks finish or stay queued) and exits 0.
 //! In the group modes the agent also joins its Kafka group (kafclaw-collab connects the
-//! two) and leaves it at shutdown.
+//! two) and leaves it at shutdown; in `full` and `headless` mode it also runs its
+//! orchestrator (hierarchy, zones, discovery), whose zone tasks go through the agent loop.
 
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::ValueEnum;
 use kafclaw_agent::{Agent, AgentOptions};
-use kafclaw_collab::{Collab, CommandSkills, Group};
+use kafclaw_collab::{Collab, CommandSkills, Group, ZoneWork};
 use kafclaw_gateway::{Gateway, GatewayOptions, Mode};
+use kafclaw_orchestrator::{Orchestrator, OrchestratorSettings, ZoneTask};
 
 use crate::setup;
 
@@ -121,6 +123,8 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
 struct GroupParts {
     setup: crate::group_cmd::GroupSetup,
     collab: Collab,
+    /// The orchestrator's connection and settings, in `full` and `headless` mode.
+    orchestrator: Option<(kafclaw_group::KafkaSettings, OrchestratorSettings)>,
 }
 
 /// Checks the group configuration and creates the hub (its tools go into the agent's
@@ -128,9 +132,18 @@ struct GroupParts {
 fn group_parts(
     loaded: &kafclaw_config::LoadedConfig,
     deps: &mut kafclaw_agent::AgentDeps,
+    mode: Mode,
 ) -> anyhow::Result<GroupParts> {
     let setup = crate::group_cmd::GroupSetup::from_config(loaded.clone())
         .map_err(|e| anyhow::anyhow!("group configuration: {e}"))?;
+    let orchestrator = if mode.uses_orchestrator() {
+        Some(
+            setup::orchestrator_settings(loaded, &setup.agent_id)
+                .map_err(|e| anyhow::anyhow!("orchestrator configuration: {e}"))?,
+        )
+    } else {
+        None
+    };
     let g = &loaded.config.group;
     let tools = setup::tools_config(loaded)?;
     let commands = CommandSkills::new(
@@ -143,7 +156,61 @@ fn group_parts(
     let registry = std::sync::Arc::get_mut(&mut deps.tools)
         .ok_or_else(|| anyhow::anyhow!("the tool registry is already shared"))?;
     collab.register_tools(registry)?;
-    Ok(GroupParts { setup, collab })
+    Ok(GroupParts {
+        setup,
+        collab,
+        orchestrator,
+    })
+}
+
+/// Starts the orchestrator (connects, reads the discovery window, announces this agent)
+/// with the agent's timeline; a zone task sent to this agent runs through the agent loop
+/// like a group task. Once it runs, the group agent reads only the zones it admits.
+async fn start_orchestrator(
+    loaded: &kafclaw_config::LoadedConfig,
+    parts: &GroupParts,
+    group: &Group,
+    timeline: kafclaw_timeline::Timeline,
+) -> anyhow::Result<Option<Orchestrator>> {
+    let Some((kafka, settings)) = parts.orchestrator.clone() else {
+        return Ok(None);
+    };
+    let g = &loaded.config.group;
+    // A zone task carries no deadline the handler can read; the group's default task
+    // timeout bounds it (the dispatcher gives up at its own timeout anyway).
+    let limit = chrono::Duration::seconds(
+        i64::try_from(g.default_task_timeout_secs.max(1)).unwrap_or(i64::MAX / 1000),
+    );
+    let collab = parts.collab.clone();
+    let orch = Orchestrator::builder(kafka, settings)
+        .timeline(timeline)
+        .task_handler(move |task: ZoneTask| {
+            let collab = collab.clone();
+            async move {
+                let work = ZoneWork {
+                    task_id: task.task_id,
+                    zone_id: task.zone_id,
+                    requester_id: task.requester_id,
+                    description: task.description,
+                    content: task.content,
+                    traceparent: None,
+                    deadline: chrono::Utc::now().checked_add_signed(limit),
+                };
+                collab.run_zone_task(work).await
+            }
+        })
+        .start()
+        .await
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "cannot start the orchestrator of group {} at {} (group.kafkaBrokers): {e}",
+                g.group_name,
+                g.kafka_brokers
+            )
+        })?;
+    let gate = orch.clone();
+    group.set_zone_gate(move |zone| gate.admits(Some(zone)));
+    Ok(Some(orch))
 }
 
 /// Builds the group agent (connects, creates the topics, reads the roster) with the hub
@@ -204,8 +271,14 @@ async fn serve(
              (set group.enabled, group.groupName and group.kafkaBrokers)"
         );
     }
+    if mode.uses_orchestrator() && !loaded.config.group.enabled {
+        eprintln!(
+            "kafclaw: note: {mode} mode, but group.enabled is false: no orchestrator runs \
+             (it works within the agent's group)"
+        );
+    }
     let parts = if mode.uses_group() && loaded.config.group.enabled {
-        match group_parts(&loaded, &mut deps) {
+        match group_parts(&loaded, &mut deps, mode) {
             Ok(p) => Some(p),
             Err(e) => {
                 eprintln!("kafclaw: {e:#}");
@@ -236,7 +309,7 @@ async fn serve(
                 agent.shutdown(Duration::ZERO).await;
                 return Err(e.into());
             }
-            match join_group(&loaded, parts, timeline).await {
+            match join_group(&loaded, parts, timeline.clone()).await {
                 Ok(g) => Some(g),
                 Err(e) => {
                     agent.shutdown(Duration::ZERO).await;
@@ -247,9 +320,28 @@ async fn serve(
         }
         None => None,
     };
+    let orchestrator = match (&parts, &group) {
+        (Some(parts), Some(g)) => match start_orchestrator(&loaded, parts, g, timeline).await {
+            Ok(o) => o,
+            Err(e) => {
+                if let Err(e) = g.leave().await {
+                    eprintln!("kafclaw: warning: leaving the group failed: {e}");
+                }
+                g.halt().await;
+                parts.collab.unbind_group();
+                agent.shutdown(Duration::ZERO).await;
+                eprintln!("kafclaw: {e:#}");
+                return Ok(ExitCode::from(crate::EXIT_FAILURE));
+            }
+        },
+        _ => None,
+    };
     let mut gateway = match Gateway::bind(options, agent.clone()).await {
         Ok(g) => g,
         Err(e) => {
+            if let Some(o) = &orchestrator {
+                o.shutdown().await;
+            }
             if let Some(g) = &group {
                 g.shutdown().await;
             }
@@ -266,15 +358,32 @@ async fn serve(
             g.provided_skills().join(", ")
         );
     }
+    if let Some(o) = &orchestrator {
+        gateway = gateway.with_orchestrator(std::sync::Arc::new(o.clone()));
+        let s = o.status();
+        eprintln!(
+            "kafclaw: orchestrator running as {} (role {}, zone {}, parent {}; in zones: {})",
+            s.agent_id,
+            s.role,
+            dash(&s.zone_id),
+            dash(&s.parent_id),
+            s.my_zones.join(", ")
+        );
+    }
     println!(
         "kafclaw gateway: mode {mode}; API http://{} (POST /chat); dashboard http://{}",
         gateway.api_addr(),
         gateway.dashboard_addr()
     );
-    // Leave the group first, so peers stop sending work, then stop the agent.
+    // Stop the orchestrator and leave the group first, so peers stop sending work, then
+    // stop the agent.
     let leave = group.clone();
+    let orch = orchestrator.clone();
     let stop = async move {
         shutdown_signal().await;
+        if let Some(o) = orch {
+            o.shutdown().await;
+        }
         if let Some(g) = leave
             && let Err(e) = g.leave().await
         {
@@ -282,6 +391,10 @@ async fn serve(
         }
     };
     let served = gateway.serve(stop).await;
+    if let Some(o) = &orchestrator {
+        // Already stopped by the signal; this covers a server that ended on an error.
+        o.shutdown().await;
+    }
     if let Some(g) = &group {
         g.halt().await;
     }
@@ -291,6 +404,10 @@ async fn serve(
     served?;
     println!("kafclaw gateway: stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+fn dash(s: &str) -> &str {
+    if s.is_empty() { "-" } else { s }
 }
 
 /// Completes on SIGINT or SIGTERM.

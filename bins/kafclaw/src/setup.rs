@@ -105,3 +105,61 @@ pub(crate) async fn build_agent_deps(
         workspace: loaded.paths.workspace.clone(),
     })
 }
+
+/// The broker connection the `group.*` keys describe (brokers, security protocol, SASL,
+/// TLS files), with `client_id` as the Kafka client id. The error names the key.
+pub(crate) fn kafka_settings(
+    g: &kafclaw_config::GroupConfig,
+    client_id: String,
+) -> Result<kafclaw_group::KafkaSettings, String> {
+    use kafclaw_config::SecurityProtocol;
+    let protocol = match g.security_protocol() {
+        SecurityProtocol::Plaintext => "PLAINTEXT",
+        SecurityProtocol::Ssl => "SSL",
+        SecurityProtocol::SaslPlaintext => "SASL_PLAINTEXT",
+        SecurityProtocol::SaslSsl => "SASL_SSL",
+    };
+    let file = |s: &str| (!s.is_empty()).then(|| s.into());
+    let mut kafka = kafclaw_group::KafkaSettings::from_keys(
+        &g.kafka_brokers,
+        protocol,
+        &g.kafka_sasl_mechanism,
+        &g.kafka_sasl_username,
+        g.kafka_sasl_password.expose(),
+        kafclaw_group::TlsFiles {
+            ca_file: file(&g.kafka_tls_ca_file),
+            cert_file: file(&g.kafka_tls_cert_file),
+            key_file: file(&g.kafka_tls_key_file),
+        },
+    )
+    .map_err(|e| e.to_string())?;
+    kafka.client_id = client_id;
+    Ok(kafka)
+}
+
+/// The orchestrator of agent `agent_id` as `group.*` and `orchestrator.*` describe it:
+/// its broker connection (client id `kafclaw-<agent>-orchestrator`) and its settings,
+/// checked. The error names the key (exit code 2).
+pub(crate) fn orchestrator_settings(
+    loaded: &LoadedConfig,
+    agent_id: &str,
+) -> Result<
+    (
+        kafclaw_group::KafkaSettings,
+        kafclaw_orchestrator::OrchestratorSettings,
+    ),
+    String,
+> {
+    let g = &loaded.config.group;
+    let kafka = kafka_settings(g, format!("kafclaw-{agent_id}-orchestrator"))?;
+    let mut s = kafclaw_orchestrator::OrchestratorSettings::from_config(
+        &loaded.config.orchestrator,
+        &g.group_name,
+        agent_id,
+    )
+    .map_err(|e| e.to_string())?;
+    s.check().map_err(|e| e.to_string())?;
+    s.topic_partitions = i32::try_from(g.topic_partitions).unwrap_or(i32::MAX);
+    s.replication_factor = i16::try_from(g.replication_factor).unwrap_or(i16::MAX);
+    Ok((kafka, s))
+}

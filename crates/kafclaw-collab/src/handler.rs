@@ -2,12 +2,13 @@
 //! for a skill it provides becomes an agent task (channel `group`, the requester as
 //! sender, trust class `peer`, the requester's trace continued, the group task id as
 //! idempotency key, the deadline kept) — or, for a command skill, runs the command.
+//! Zone tasks of the orchestrator ([`crate::ZoneWork`]) go through the same path.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use kafclaw_agent::{InboundMessage, TaskState};
 use kafclaw_envelope::TracePayload;
 use kafclaw_group::{IncomingTask, TaskHandler, TaskResult};
@@ -56,98 +57,23 @@ impl TaskHandler for GroupTaskHandler {
 }
 
 impl GroupTaskHandler {
-    fn left(task: &IncomingTask) -> Option<Duration> {
-        task.deadline()
-            .map(|d| (d - Utc::now()).to_std().unwrap_or_default())
-    }
-
     async fn agent_task(&self, task: &IncomingTask, skill: Option<&str>) -> TaskResult {
-        let hub = &self.hub;
-        let Some(agent) = hub.agent() else {
-            return Err("this agent's runtime is not running".into());
-        };
-        if let Some(left) = Self::left(task)
-            && left.is_zero()
-        {
-            return Err("the task's deadline passed before it could start".into());
-        }
         let id = task.task_id();
-        let session = format!("{GROUP_KEY_PREFIX}{id}");
-        let key = format!("{GROUP_KEY_PREFIX}{id}");
         let content = match skill {
             Some(s) => format!("(skill requested: {s})\n{}", task.content()),
             None => task.content().to_owned(),
         };
-        let msg = InboundMessage {
-            channel: GROUP_CHANNEL.into(),
+        let run = AgentRun {
+            channel: GROUP_CHANNEL,
+            key: format!("{GROUP_KEY_PREFIX}{id}"),
             sender: task.requester_id().to_owned(),
-            trust: TrustClass::Peer,
-            session: (session.len() <= MAX_SESSION && !session.chars().any(char::is_control))
-                .then_some(session),
             content,
-            idempotency_key: (key.len() <= MAX_KEY).then_some(key),
             traceparent: task.traceparent().map(str::to_owned),
+            deadline: task.deadline(),
+            title_suffix: format!("group task {id} from {}", task.requester_id()),
+            group_task: Some(task),
         };
-        hub.start_running(task);
-        let _running = Running {
-            hub,
-            id: id.to_owned(),
-        };
-        let submitted = match task.deadline() {
-            Some(d) => agent.submit_until(msg, d).await,
-            None => agent.submit(msg).await,
-        };
-        let submitted = match submitted {
-            Ok(s) => s,
-            Err(e) => return Err(format!("the agent did not accept the task: {e}")),
-        };
-        info!(group_task = %id, agent_task = %submitted.task_id, requester = %task.requester_id(), depth = task.depth(), "group task handed to the agent");
-        let wait = Self::left(task).unwrap_or(NO_DEADLINE_WAIT);
-        let outcome = agent.wait(&submitted.task_id, wait).await;
-        let title = format!(
-            "{} worked group task {id} from {}",
-            self.agent_name(),
-            task.requester_id()
-        );
-        self.publish_spans(&submitted.trace_id, &submitted.task_id, &title)
-            .await;
-        match outcome {
-            Ok(o) if o.state == TaskState::Completed => Ok(o.reply.unwrap_or_default()),
-            Ok(o) if o.state == TaskState::Failed => {
-                Err(o.error.unwrap_or_else(|| "the task failed".into()))
-            }
-            Ok(o) => Err(format!("the task ended in state {:?}", o.state)),
-            Err(kafclaw_agent::Error::Timeout { waited, .. }) => Err(format!(
-                "no answer within the task's deadline ({} s)",
-                waited.as_secs()
-            )),
-            Err(e) => Err(format!("waiting for the agent task failed: {e}")),
-        }
-    }
-
-    fn agent_name(&self) -> String {
-        self.hub
-            .group_now()
-            .map(|g| g.agent_id().to_owned())
-            .unwrap_or_else(|| "this agent".into())
-    }
-
-    /// Publishes the spans of a finished agent task on the traces topic.
-    async fn publish_spans(&self, trace_id: &str, agent_task_id: &str, title: &str) {
-        let Some(group) = self.hub.group(Duration::from_secs(5)).await else {
-            return;
-        };
-        match crate::trace::task_spans(&self.hub.timeline, trace_id, agent_task_id, title).await {
-            Ok(spans) => {
-                for span in spans {
-                    if let Err(e) = group.publish_trace(span).await {
-                        warn!(error = %e, "cannot publish a span of a group task");
-                        return;
-                    }
-                }
-            }
-            Err(e) => warn!(error = %e, "cannot read the events of a group task"),
-        }
+        run_in_agent(&self.hub, run).await
     }
 
     /// A command skill: the policy decision is recorded, the command runs (no model),
@@ -215,6 +141,101 @@ impl GroupTaskHandler {
             }
         }
         answer
+    }
+}
+
+/// An agent task made from work another agent sent (a group task or a zone task).
+pub(crate) struct AgentRun<'a> {
+    pub(crate) channel: &'static str,
+    /// Session and idempotency key (`group:<id>`, `zone:<id>`).
+    pub(crate) key: String,
+    pub(crate) sender: String,
+    pub(crate) content: String,
+    pub(crate) traceparent: Option<String>,
+    pub(crate) deadline: Option<DateTime<Utc>>,
+    /// The task span's title after the agent's name (`group task ... from ...`).
+    pub(crate) title_suffix: String,
+    /// The group task, so the agent's tools can delegate on its behalf.
+    pub(crate) group_task: Option<&'a IncomingTask>,
+}
+
+fn left(deadline: Option<DateTime<Utc>>) -> Option<Duration> {
+    deadline.map(|d| (d - Utc::now()).to_std().unwrap_or_default())
+}
+
+/// Runs `run` through the agent loop with trust class `peer`, waits for its outcome
+/// (until the deadline), publishes its spans and returns the reply or the reason.
+pub(crate) async fn run_in_agent(hub: &Hub, run: AgentRun<'_>) -> TaskResult {
+    let Some(agent) = hub.agent() else {
+        return Err("this agent's runtime is not running".into());
+    };
+    if left(run.deadline).is_some_and(|l| l.is_zero()) {
+        return Err("the task's deadline passed before it could start".into());
+    }
+    let key = run.key;
+    let msg = InboundMessage {
+        channel: run.channel.into(),
+        sender: run.sender.clone(),
+        trust: TrustClass::Peer,
+        session: (key.len() <= MAX_SESSION && !key.chars().any(char::is_control))
+            .then(|| key.clone()),
+        content: run.content,
+        idempotency_key: (key.len() <= MAX_KEY).then(|| key.clone()),
+        traceparent: run.traceparent,
+    };
+    let _running = run.group_task.map(|task| {
+        hub.start_running(task);
+        Running {
+            hub,
+            id: task.task_id().to_owned(),
+        }
+    });
+    let submitted = match run.deadline {
+        Some(d) => agent.submit_until(msg, d).await,
+        None => agent.submit(msg).await,
+    };
+    let submitted = match submitted {
+        Ok(s) => s,
+        Err(e) => return Err(format!("the agent did not accept the task: {e}")),
+    };
+    info!(work = %key, agent_task = %submitted.task_id, requester = %run.sender, "work from a peer handed to the agent");
+    let wait = left(run.deadline).unwrap_or(NO_DEADLINE_WAIT);
+    let outcome = agent.wait(&submitted.task_id, wait).await;
+    let name = hub
+        .group_now()
+        .map(|g| g.agent_id().to_owned())
+        .unwrap_or_else(|| "this agent".into());
+    let title = format!("{name} worked {}", run.title_suffix);
+    publish_spans(hub, &submitted.trace_id, &submitted.task_id, &title).await;
+    match outcome {
+        Ok(o) if o.state == TaskState::Completed => Ok(o.reply.unwrap_or_default()),
+        Ok(o) if o.state == TaskState::Failed => {
+            Err(o.error.unwrap_or_else(|| "the task failed".into()))
+        }
+        Ok(o) => Err(format!("the task ended in state {:?}", o.state)),
+        Err(kafclaw_agent::Error::Timeout { waited, .. }) => Err(format!(
+            "no answer within the task's deadline ({} s)",
+            waited.as_secs()
+        )),
+        Err(e) => Err(format!("waiting for the agent task failed: {e}")),
+    }
+}
+
+/// Publishes the spans of a finished agent task on the traces topic.
+async fn publish_spans(hub: &Hub, trace_id: &str, agent_task_id: &str, title: &str) {
+    let Some(group) = hub.group(Duration::from_secs(5)).await else {
+        return;
+    };
+    match crate::trace::task_spans(&hub.timeline, trace_id, agent_task_id, title).await {
+        Ok(spans) => {
+            for span in spans {
+                if let Err(e) = group.publish_trace(span).await {
+                    warn!(error = %e, "cannot publish a span of a peer's task");
+                    return;
+                }
+            }
+        }
+        Err(e) => warn!(error = %e, "cannot read the events of a peer's task"),
     }
 }
 

@@ -9,6 +9,7 @@
 //! It gives the model three tools: `group_members`, `delegate_task` (the response is
 //! the tool result) and `share_memory`. The spans of each group task it works are
 //! published on the group's traces topic, so the requester sees them in its trace.
+//! The orchestrator's zone tasks run the same way ([`Collab::run_zone_task`]).
 //!
 //! It is NOT the Kafka protocol (kafclaw-group), the agent loop (kafclaw-agent) or an
 //! HTTP API (kafclaw-gateway); it owns no storage besides what those already write.
@@ -18,6 +19,7 @@ mod command;
 mod error;
 mod handler;
 mod hub;
+mod peer;
 mod tools;
 mod trace;
 
@@ -25,3 +27,4 @@ pub use command::CommandSkills;
 pub use error::{Error, Result};
 pub use handler::GROUP_CHANNEL;
 pub use hub::{Collab, Group};
+pub use peer::{ZONE_CHANNEL, ZoneWork};

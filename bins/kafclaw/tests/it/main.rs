@@ -4,6 +4,7 @@ mod agent;
 mod collab;
 mod config;
 mod envelope;
+mod fullmode;
 mod gateway;
 mod group;
 mod kshark;
