@@ -95,10 +95,18 @@ struct Agent {
 
 impl Agent {
     fn start(config: &Value) -> Agent {
+        Agent::start_in(config, "full")
+    }
+
+    fn start_in(config: &Value, mode: &str) -> Agent {
         let dir = home_with(config);
-        let (api, dash) = (free_port().to_string(), free_port().to_string());
+        let api = free_port();
+        let dash = std::iter::repeat_with(free_port)
+            .find(|p| *p != api)
+            .unwrap();
+        let (api, dash) = (api.to_string(), dash.to_string());
         let mut child = kafclaw(&dir)
-            .args(["gateway", "--mode", "full", "--chat-timeout", "170"])
+            .args(["gateway", "--mode", mode, "--chat-timeout", "170"])
             .env("KAFCLAW_GATEWAY_PORT", &api)
             .env("KAFCLAW_GATEWAY_DASHBOARD_PORT", &dash)
             .stdout(Stdio::piped())
@@ -115,7 +123,10 @@ impl Agent {
             }
         });
         match rx.recv_timeout(Duration::from_secs(180)) {
-            Ok(line) => assert!(line.starts_with("kafclaw gateway: mode full"), "{line}"),
+            Ok(line) => assert!(
+                line.starts_with(&format!("kafclaw gateway: mode {mode};")),
+                "{line}"
+            ),
             Err(_) => {
                 let _ = child.kill();
                 panic!("the gateway did not start (its stderr is above)");
@@ -286,6 +297,33 @@ async fn zone_tasks_are_answered_by_the_zone_member_through_its_agent_loop() {
         &llm_b,
         json!({"role": "worker", "parentId": "boss", "zoneId": "blue"}),
     ));
+
+    // The same configuration in group mode runs no orchestrator: its routes answer 403.
+    let group_only = Agent::start_in(
+        &config(
+            &brokers,
+            &group,
+            "watcher",
+            &llm_boss,
+            json!({"role": "observer"}),
+        ),
+        "group",
+    );
+    let (status, body) = group_only.get("/api/v1/orchestrator/status").await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body:#}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("group mode"),
+        "{body:#}"
+    );
+    let (_, st) = group_only.get("/api/v1/status").await;
+    assert_eq!(st["orchestrator_active"], false, "{st:#}");
+    let (_, st) = boss.get("/api/v1/status").await;
+    assert_eq!(st["orchestrator_active"], true, "{st:#}");
+    assert_eq!(st["orchestrator"]["role"], "orchestrator", "{st:#}");
+    drop(group_only);
 
     // The hierarchy converges to the configured one on the boss.
     let h = boss
@@ -497,6 +535,11 @@ fn bad_orchestrator_configuration_is_refused_at_start() {
             "orchestrator.zones.a.b",
         ),
         (json!({"role": "boss"}), "orchestrator.role"),
+        // Not a file error: checked by the gateway with the agent id from group.agentId.
+        (
+            json!({"parentId": "a"}),
+            "orchestrator configuration: orchestrator.parentId",
+        ),
     ] {
         let mut config = json!({
             "group": {"enabled": true, "groupName": "g", "agentId": "a", "kafkaBrokers": "127.0.0.1:9"},
@@ -512,12 +555,7 @@ fn bad_orchestrator_configuration_is_refused_at_start() {
             c.extend(extra.clone());
         }
         let dir = home_with(&config);
-        let out = kafclaw(&dir)
-            .args(["gateway"])
-            .env("KAFCLAW_GATEWAY_PORT", free_port().to_string())
-            .env("KAFCLAW_GATEWAY_DASHBOARD_PORT", free_port().to_string())
-            .output()
-            .unwrap();
+        let out = kafclaw(&dir).args(["gateway"]).output().unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{orchestrator}: {stderr}");
         assert!(stderr.contains(key), "{orchestrator}: {stderr}");
