@@ -43,7 +43,7 @@ fn free_port() -> u16 {
 /// The configuration of agent `id` in `group`: group and orchestrator enabled, fast
 /// heartbeats and discovery, its own scripted model, plus `orchestrator`.
 fn config(brokers: &str, group: &str, id: &str, llm: &ScriptedLlm, orchestrator: Value) -> Value {
-    let mut orch = json!({"enabled": true, "discoveryIntervalSecs": 3});
+    let mut orch = json!({"enabled": true, "discoveryIntervalSecs": 5});
     if let (Some(o), Some(extra)) = (orch.as_object_mut(), orchestrator.as_object()) {
         o.extend(extra.clone());
     }
