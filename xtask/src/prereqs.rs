@@ -1,21 +1,26 @@
-//! What the interop test needs besides Python: the Debian tools the shell agent
-//! uses (kcat, jq) and Node.js, installed with apt-get when missing and we are root,
-//! and `npm ci` for examples/node-agent when its lock file changed.
+//! What the tests need besides Python and the broker: the Debian tools the interop
+//! test's shell agent uses (kcat, jq), Node.js for its Node agent, and Chromium with
+//! ChromeDriver for the dashboard's browser test, installed with apt-get when missing
+//! and we are root; and `npm ci` for examples/node-agent when its lock file changed.
 //!
 //! Nothing here fails the run: a piece that cannot be installed is reported, and
-//! the interop test then fails in CI (or skips locally) naming it.
+//! the test that needs it then fails in CI (or skips locally) naming it.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
 
 use anyhow::{Context as _, bail};
 
-/// Commands the example agents need, with the Debian package that provides each.
-const TOOLS: [(&str, &str); 4] = [
+/// Commands the tests need, with the Debian package that provides each: the example
+/// agents of the interop test, then the browser and its WebDriver server for the
+/// dashboard test (bins/kafclaw/tests/it/dashboard.rs).
+const TOOLS: [(&str, &str); 6] = [
     ("kcat", "kcat"),
     ("jq", "jq"),
     ("node", "nodejs"),
     ("npm", "npm"),
+    ("chromium", "chromium"),
+    ("chromedriver", "chromium-driver"),
 ];
 
 fn on_path(cmd: &str) -> bool {
@@ -47,7 +52,7 @@ pub(crate) fn ensure_debian_tools() {
     let list = missing.join(" ");
     if !is_root() || !on_path("apt-get") {
         eprintln!(
-            "warning: missing for the interop test: {list}; install them (Debian: `apt-get install -y {list}`)"
+            "warning: missing for the interop and dashboard tests: {list}; install them (Debian: `apt-get install -y {list}`)"
         );
         return;
     }
@@ -65,7 +70,9 @@ pub(crate) fn ensure_debian_tools() {
     // Package lists may be missing or stale on a fresh machine: update once, then retry.
     let installed = apt(&install) || (apt(&["update", "-qq"]) && apt(&install));
     if !installed {
-        eprintln!("warning: `apt-get install -y {list}` failed; the interop test will report it");
+        eprintln!(
+            "warning: `apt-get install -y {list}` failed; the tests that need them will report it"
+        );
     }
 }
 

@@ -3,6 +3,7 @@
 mod agent;
 mod collab;
 mod config;
+mod dashboard;
 mod envelope;
 mod fullmode;
 mod gateway;
