@@ -25,6 +25,22 @@ use serde_json::{Value, json};
 /// Long enough for any step on a loaded machine; nothing asserts on time.
 const WAIT: Duration = Duration::from_secs(120);
 const POLL: Duration = Duration::from_millis(100);
+/// Runs in every document before the page's own script: records script errors,
+/// unhandled rejections and CSP violations in `window.__kafclawErrors`, and, when the
+/// test has set the session flag `kafclaw-test-no-timer`, turns off the page's 5 s
+/// refresh so that the page changes only when the test acts.
+const HOOK: &str = r#"
+window.__kafclawErrors = [];
+window.addEventListener("error", (e) =>
+    window.__kafclawErrors.push("error: " + e.message + " at " + e.filename + ":" + e.lineno));
+window.addEventListener("unhandledrejection", (e) =>
+    window.__kafclawErrors.push("unhandled rejection: " + String(e.reason)));
+document.addEventListener("securitypolicyviolation", (e) =>
+    window.__kafclawErrors.push("CSP violation: " + e.violatedDirective + " " + e.blockedURI));
+if (sessionStorage.getItem("kafclaw-test-no-timer") === "1") window.setInterval = () => 0;
+"#;
+/// `--chat-timeout` of the gateway, and how long the test waits for a chat.
+const CHAT_TIMEOUT: Duration = Duration::from_secs(600);
 const TOKEN: &str = "dashboard-token-0123456789abcdef";
 /// The key under which W3C WebDriver returns an element reference.
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
@@ -102,7 +118,8 @@ impl Gateway {
         std::fs::write(home.join("config.json"), config.to_string()).unwrap();
         let stderr_path = dir.path().join("gateway.stderr");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_kafclaw"));
-        cmd.args(["gateway", "--mode", "standalone", "--chat-timeout", "600"])
+        cmd.args(["gateway", "--mode", "standalone", "--chat-timeout"])
+            .arg(CHAT_TIMEOUT.as_secs().to_string())
             .env_clear()
             .env("HOME", dir.path())
             .env("KAFCLAW_HOME", &home)
@@ -175,15 +192,34 @@ impl Gateway {
         body
     }
 
+    /// `POST /chat`; waits as long as the gateway's own chat timeout, since a parked
+    /// task answers only after the browser has decided its approval.
     async fn chat(&self, message: &str, session: &str) -> (StatusCode, Value) {
         let res = self
             .authed(self.http.post(format!("{}/chat", self.api)))
+            .timeout(CHAT_TIMEOUT)
             .json(&json!({"message": message, "session": session}))
             .send()
             .await
             .unwrap();
         let status = res.status();
         (status, res.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Decides an approval through the API, as another operator would.
+    async fn decide(&self, approval_id: &str, approve: bool) {
+        let res = self
+            .authed(
+                self.http
+                    .post(format!("{}/api/v1/approvals/{approval_id}", self.dash)),
+            )
+            .json(&json!({"approve": approve}))
+            .send()
+            .await
+            .unwrap();
+        let status = res.status();
+        let body = res.json::<Value>().await.unwrap_or(Value::Null);
+        assert_eq!(status, StatusCode::OK, "{body}");
     }
 
     /// Waits until exactly one approval is pending and returns it.
@@ -303,21 +339,11 @@ impl Browser {
             ),
         };
         browser.session = created["sessionId"].as_str().unwrap().to_owned();
-        // Records script errors, unhandled rejections and CSP violations from the
-        // first moment of every document, before the page's own script runs.
         browser
             .call(
                 Method::POST,
                 "/goog/cdp/execute",
-                json!({"cmd": "Page.addScriptToEvaluateOnNewDocument", "params": {"source": r#"
-                    window.__kafclawErrors = [];
-                    window.addEventListener("error", (e) =>
-                        window.__kafclawErrors.push("error: " + e.message + " at " + e.filename + ":" + e.lineno));
-                    window.addEventListener("unhandledrejection", (e) =>
-                        window.__kafclawErrors.push("unhandled rejection: " + String(e.reason)));
-                    document.addEventListener("securitypolicyviolation", (e) =>
-                        window.__kafclawErrors.push("CSP violation: " + e.violatedDirective + " " + e.blockedURI));
-                "#}}),
+                json!({"cmd": "Page.addScriptToEvaluateOnNewDocument", "params": {"source": HOOK}}),
             )
             .await;
         browser
@@ -480,9 +506,10 @@ impl Browser {
             .unwrap_or_default()
     }
 
-    /// Severe log entries, leaving out the favicon (the gateway has none) and, when
-    /// `allow_401`, the refusals the page gets before it has the token.
-    async fn severe_log(&self, allow_401: bool) -> Vec<String> {
+    /// Severe log entries, leaving out the favicon (the gateway has none) and the
+    /// answers with one of the `expected` HTTP statuses (the 401s the page gets before
+    /// it has the token, a 409 for a decision made elsewhere).
+    async fn severe_log(&self, expected: &[u16]) -> Vec<String> {
         self.log()
             .await
             .into_iter()
@@ -494,8 +521,14 @@ impl Browser {
                     e["message"].as_str().unwrap_or_default()
                 )
             })
-            .filter(|m| !(m.starts_with("network:") && m.contains("/favicon.ico")))
-            .filter(|m| !(allow_401 && m.starts_with("network:") && m.contains("status of 401")))
+            .filter(|m| {
+                let network = m.starts_with("network:");
+                !(network
+                    && (m.contains("/favicon.ico")
+                        || expected
+                            .iter()
+                            .any(|code| m.contains(&format!("status of {code} ")))))
+            })
             .collect()
     }
 
@@ -594,6 +627,8 @@ async fn the_page_lists_tasks_and_approvals_and_approve_resumes_the_task() {
                 json!({"path": "a.txt", "content": "approved in the browser"}),
             ),
             Reply::text("a.txt is written"),
+            Reply::tool_call("write_file", json!({"path": "c.txt", "content": "never"})),
+            Reply::text("c.txt was denied"),
         ],
     )
     .await
@@ -667,7 +702,41 @@ async fn the_page_lists_tasks_and_approvals_and_approve_resumes_the_task() {
         .await;
     assert_eq!(snap["error"], "", "{snap:#}");
     assert_eq!(hook_errors(&snap), Vec::<Value>::new(), "{snap:#}");
-    let severe = b.severe_log(false).await;
+    let severe = b.severe_log(&[]).await;
+    assert!(severe.is_empty(), "browser log: {severe:#?}");
+
+    // A click on an approval that someone else decided meanwhile is refused (409), and
+    // the page keeps saying why. The page's timer is off for this part, so it still
+    // shows the buttons after the other decision, as a page that has not refreshed yet.
+    let parked = tokio::spawn({
+        let g = g.clone();
+        async move { g.chat("write c.txt", "dash-write-2").await }
+    });
+    let approval = g.pending_approval().await;
+    let approval_id = str_of(&approval, "approval_id").to_owned();
+    b.run(r#"sessionStorage.setItem("kafclaw-test-no-timer", "1"); return null;"#)
+        .await;
+    b.open(&format!("{}/", g.dash)).await;
+    b.wait_for("the second approval", |s| {
+        shows_approval(s, "write_file", "c.txt")
+    })
+    .await;
+    g.decide(&approval_id, false).await;
+    let (status, reply) = parked.await.unwrap();
+    assert_eq!(status, StatusCode::OK, "{reply}");
+    assert_eq!(reply["reply"], "c.txt was denied");
+    b.click(r#"//tbody[@id="approvals"]/tr[td[2]="write_file"]//button[.="Approve"]"#)
+        .await;
+    let snap = b
+        .wait_for("the reason the click was refused", |s| {
+            no_approvals(s)
+                && s["error"]
+                    == format!("Approve: approval request {approval_id} is already denied")
+        })
+        .await;
+    assert_eq!(hook_errors(&snap), Vec::<Value>::new(), "{snap:#}");
+    assert!(!g.work_dir().join("c.txt").exists());
+    let severe = b.severe_log(&[409]).await;
     assert!(severe.is_empty(), "browser log: {severe:#?}");
     b.quit().await;
 }
@@ -731,7 +800,7 @@ async fn with_a_token_the_page_asks_for_it_and_then_sends_it() {
         .await;
     assert_eq!(snap["token"], TOKEN, "kept in sessionStorage: {snap:#}");
     // What the page logged before it had the token were the expected 401s.
-    let severe = b.severe_log(true).await;
+    let severe = b.severe_log(&[401]).await;
     assert!(severe.is_empty(), "browser log: {severe:#?}");
 
     // Deciding needs the token too: Deny goes through and the task finishes.
@@ -757,7 +826,7 @@ async fn with_a_token_the_page_asks_for_it_and_then_sends_it() {
         .await;
     assert_eq!(hook_errors(&snap), Vec::<Value>::new(), "{snap:#}");
     // Every request since the token was given carried it: no more 401s.
-    let severe = b.severe_log(false).await;
+    let severe = b.severe_log(&[]).await;
     assert!(severe.is_empty(), "browser log: {severe:#?}");
     b.quit().await;
 }

@@ -34,7 +34,13 @@ function when(ts) {
   return ts ? new Date(ts).toLocaleString() : "";
 }
 
+// Why the last Approve/Deny click was refused ("" when it went through). The refresh
+// that follows a click would otherwise wipe the reason before anyone could read it, so
+// it stays on the page until the next click or token.
+let decisionError = "";
+
 async function decide(id, approve) {
+  decisionError = "";
   try {
     await api("/api/v1/approvals/" + encodeURIComponent(id), {
       method: "POST",
@@ -42,9 +48,9 @@ async function decide(id, approve) {
       body: JSON.stringify({ approve }),
     });
   } catch (e) {
-    $("error").textContent = e.message;
+    decisionError = (approve ? "Approve" : "Deny") + ": " + e.message;
   }
-  refresh();
+  await refresh();
 }
 
 async function refresh() {
@@ -90,7 +96,7 @@ async function refresh() {
     }
     await refreshGroup(s.group);
     await refreshOrchestrator(s.orchestrator);
-    $("error").textContent = "";
+    $("error").textContent = decisionError;
     $("login").style.display = "none";
   } catch (e) {
     $("error").textContent = e.message;
@@ -169,6 +175,7 @@ async function refreshOrchestrator(orch) {
 $("save-token").addEventListener("click", () => {
   sessionStorage.setItem(KEY, $("token").value.trim());
   $("token").value = "";
+  decisionError = "";
   refresh();
 });
 refresh();
