@@ -1,6 +1,8 @@
-//! `kafclaw group members|status|submit|join|leave|skills|memory`: the group over Kafka from the
-//! command line, configured by `group.*` (and `orchestrator.role/zoneId/parentId`).
-//! Every command reads Kafka directly; no gateway has to run.
+//! `kafclaw group members|status|submit|join|leave|skills|manifest|memory`: the group over
+//! Kafka from the command line, configured by `group.*` (and
+//! `orchestrator.role/zoneId/parentId`). These read Kafka directly; no gateway has to run.
+//! `kafclaw group tasks|traces|audit` read what this agent recorded in its timeline
+//! (group_log_cmd.rs), as the gateway's group API does.
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -78,10 +80,59 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// The topic manifest on control.roster as this agent merges it (every skill with
+    /// its topics and the agents that registered it).
+    Manifest {
+        /// Print the manifest as JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Shared memory: share an item, list the items.
     Memory {
         #[command(subcommand)]
         cmd: MemoryCmd,
+    },
+    /// Delegation events this agent recorded in its timeline (requests, claims,
+    /// statuses, responses), newest first; the same as GET /api/v1/group/tasks.
+    Tasks {
+        /// Only the events of this task.
+        #[arg(long, value_name = "ID")]
+        task_id: Option<String>,
+        /// Only the events of this trace.
+        #[arg(long, value_name = "ID")]
+        trace_id: Option<String>,
+        /// Only this event type (request, accepted, in_progress, completed, failed, rejected, ...).
+        #[arg(long, value_name = "TYPE")]
+        event_type: Option<String>,
+        #[command(flatten)]
+        page: crate::group_log_cmd::Page,
+    },
+    /// Trace spans of the group (this agent's and those read from the traces topic)
+    /// stored in the timeline, oldest first; the same as GET /api/v1/group/traces.
+    Traces {
+        /// Only the spans of this trace.
+        #[arg(long, value_name = "ID")]
+        trace_id: Option<String>,
+        /// Only the spans of this agent.
+        #[arg(long, value_name = "AGENT")]
+        agent: Option<String>,
+        #[command(flatten)]
+        page: crate::group_log_cmd::Page,
+    },
+    /// Audit events of the group stored in the timeline, newest first; the same as
+    /// GET /api/v1/group/audit.
+    Audit {
+        /// Only the events of this agent.
+        #[arg(long, value_name = "AGENT")]
+        agent: Option<String>,
+        /// Only this event type (e.g. skill_registered).
+        #[arg(long, value_name = "TYPE")]
+        event_type: Option<String>,
+        /// Only the events of this trace.
+        #[arg(long, value_name = "ID")]
+        trace_id: Option<String>,
+        #[command(flatten)]
+        page: crate::group_log_cmd::Page,
     },
 }
 
@@ -256,6 +307,36 @@ async fn skills(setup: &GroupSetup, json: bool) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+async fn manifest(setup: &GroupSetup, json: bool) -> anyhow::Result<ExitCode> {
+    let (_, agent) = read_roster(setup).await?;
+    let manifest = agent.manifest();
+    agent.halt().await;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&manifest)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "manifest of group {} (version {}, updated by {})",
+        setup.group,
+        manifest.version,
+        if manifest.updated_by.is_empty() {
+            "-"
+        } else {
+            &manifest.updated_by
+        }
+    );
+    println!("{:<56} {:<10} CONSUMERS", "TOPIC", "CATEGORY");
+    for t in manifest.core_topics.iter().chain(&manifest.skill_topics) {
+        let consumers = if t.consumers.is_empty() {
+            "-".to_owned()
+        } else {
+            t.consumers.join(",")
+        };
+        println!("{:<56} {:<10} {consumers}", t.name, t.category);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 async fn memory_share(
     setup: &GroupSetup,
     title: String,
@@ -344,8 +425,42 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         .worker_threads(2)
         .enable_all()
         .build()?;
+    let db = setup.loaded.paths.timeline_db.clone();
     let outcome = rt.block_on(async {
+        use crate::group_log_cmd::{Listing, list};
         match args.cmd {
+            Cmd::Tasks {
+                task_id,
+                trace_id,
+                event_type,
+                page,
+            } => {
+                let listing = Listing::Tasks {
+                    task_id,
+                    trace_id,
+                    event_type,
+                };
+                list(&db, listing, page).await
+            }
+            Cmd::Traces {
+                trace_id,
+                agent,
+                page,
+            } => list(&db, Listing::Traces { trace_id, agent }, page).await,
+            Cmd::Audit {
+                agent,
+                event_type,
+                trace_id,
+                page,
+            } => {
+                let listing = Listing::Audit {
+                    agent,
+                    event_type,
+                    trace_id,
+                };
+                list(&db, listing, page).await
+            }
+            Cmd::Manifest { json } => manifest(&setup, json).await,
             Cmd::Members { json } => members(&setup, json).await,
             Cmd::Status { json } => status(&setup, json).await,
             Cmd::Submit {

@@ -13,6 +13,7 @@ mod doctor_cmd;
 mod envelope_cmd;
 mod gateway_cmd;
 mod group_cmd;
+mod group_log_cmd;
 mod kshark_cmd;
 mod logging;
 mod models_cmd;

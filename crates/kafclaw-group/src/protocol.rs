@@ -1195,6 +1195,20 @@ impl<S: GroupStore, T: Transport> Core<S, T> {
             lock(&self.state).pending.remove(&task_id);
             return Err(e);
         }
+        if let Message::SkillRequest(req) = &env.message
+            && !lock(&self.state)
+                .provided
+                .contains(req.skill.as_deref().unwrap_or_default())
+        {
+            // This agent does not read the skill's requests topic: record the step here.
+            let event = request_event(req, &self.cfg.agent_id);
+            let core = Arc::clone(self);
+            self.spawn(async move {
+                if let Err(e) = core.store.record_delegation(event).await {
+                    warn!(error = %e, "cannot record the skill request in the timeline");
+                }
+            });
+        }
         let weak = Arc::downgrade(self);
         Ok(PendingTask {
             task_id,
@@ -1577,24 +1591,9 @@ impl<S: GroupStore, T: Transport> Core<S, T> {
                 if unadmitted {
                     return skip_unadmitted();
                 }
-                txn.record_delegation(DelegationRecord {
-                    task_id: req.task_id.clone(),
-                    parent_task_id: (!req.parent_task_id.is_empty())
-                        .then(|| req.parent_task_id.clone()),
-                    event_type: "request".into(),
-                    sender_id: sender.clone(),
-                    receiver_id: req.target_id.clone().filter(|t| !t.is_empty()),
-                    depth: u32::try_from(req.delegation_depth).unwrap_or(0),
-                    deadline_at: parse_deadline(&req.deadline_at).ok().flatten(),
-                    summary: req.description.clone(),
-                    trace_id: Some(if req.original_requester_id.is_empty() {
-                        req.requester_id.clone()
-                    } else {
-                        req.original_requester_id.clone()
-                    }),
-                })
-                .await
-                .map_err(store_failed)?;
+                txn.record_delegation(request_event(req, &sender))
+                    .await
+                    .map_err(store_failed)?;
                 if sender != me {
                     self.on_request(req.clone(), env.traceparent.clone());
                 }
@@ -1603,27 +1602,9 @@ impl<S: GroupStore, T: Transport> Core<S, T> {
                 if unadmitted {
                     return skip_unadmitted();
                 }
-                txn.record_delegation(DelegationRecord {
-                    task_id: resp.task_id.clone(),
-                    event_type: if resp.status.is_empty() {
-                        "response".into()
-                    } else {
-                        resp.status.clone()
-                    },
-                    sender_id: sender.clone(),
-                    receiver_id: Some(resp.responder_id.clone()),
-                    summary: resp
-                        .content
-                        .lines()
-                        .next()
-                        .unwrap_or_default()
-                        .chars()
-                        .take(200)
-                        .collect(),
-                    ..DelegationRecord::default()
-                })
-                .await
-                .map_err(store_failed)?;
+                txn.record_delegation(response_event(resp, &sender))
+                    .await
+                    .map_err(store_failed)?;
                 self.on_response(resp, &sender, &record_origin(record));
             }
             Message::TaskStatus(status)
@@ -1671,6 +1652,9 @@ impl<S: GroupStore, T: Transport> Core<S, T> {
                 if unadmitted {
                     return skip_unadmitted();
                 }
+                txn.record_delegation(request_event(req, &sender))
+                    .await
+                    .map_err(store_failed)?;
                 if sender != me {
                     self.on_skill_request(topic, req, env.traceparent.clone());
                 }
@@ -1682,6 +1666,9 @@ impl<S: GroupStore, T: Transport> Core<S, T> {
                 if unadmitted {
                     return skip_unadmitted();
                 }
+                txn.record_delegation(response_event(resp, &sender))
+                    .await
+                    .map_err(store_failed)?;
                 self.on_response(resp, &sender, &record_origin(record));
             }
             Message::Memory(item)
@@ -1774,6 +1761,50 @@ struct CoreDelegator<S, T>(Arc<Core<S, T>>);
 impl<S: GroupStore, T: Transport> Delegator for CoreDelegator<S, T> {
     async fn delegate(&self, parent: &TaskRequest, spec: TaskSpec) -> Result<TaskResponse> {
         self.0.submit(spec, Some(parent)).await?.wait().await
+    }
+}
+
+/// The delegation event of a request (on the requests topic or a skill's): the chain
+/// is keyed by the original requester, so every hop of one delegation shares it.
+fn request_event(req: &TaskRequest, sender: &str) -> DelegationRecord {
+    DelegationRecord {
+        task_id: req.task_id.clone(),
+        parent_task_id: (!req.parent_task_id.is_empty()).then(|| req.parent_task_id.clone()),
+        event_type: "request".into(),
+        sender_id: sender.to_owned(),
+        receiver_id: req.target_id.clone().filter(|t| !t.is_empty()),
+        depth: u32::try_from(req.delegation_depth).unwrap_or(0),
+        deadline_at: parse_deadline(&req.deadline_at).ok().flatten(),
+        summary: req.description.clone(),
+        trace_id: Some(if req.original_requester_id.is_empty() {
+            req.requester_id.clone()
+        } else {
+            req.original_requester_id.clone()
+        }),
+    }
+}
+
+/// The delegation event of a response: its status (or `response`) and the first line of
+/// its content.
+fn response_event(resp: &TaskResponse, sender: &str) -> DelegationRecord {
+    DelegationRecord {
+        task_id: resp.task_id.clone(),
+        event_type: if resp.status.is_empty() {
+            "response".into()
+        } else {
+            resp.status.clone()
+        },
+        sender_id: sender.to_owned(),
+        receiver_id: Some(resp.responder_id.clone()),
+        summary: resp
+            .content
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .chars()
+            .take(200)
+            .collect(),
+        ..DelegationRecord::default()
     }
 }
 

@@ -121,6 +121,11 @@ pub trait GroupStore: OffsetStore<Txn: GroupTxn> {
     async fn expire_members(&self, cutoff: DateTime<Utc>) -> Result<Vec<String>, StoreError>;
     /// Agents admitted to the gated group so far (so a restart need not replay onboarding).
     async fn admitted_members(&self) -> Result<Vec<String>, StoreError>;
+    /// Appends a delegation event that no consumed record brings: this agent's own
+    /// request on a skill topic it does not read. The default keeps nothing.
+    async fn record_delegation(&self, _event: DelegationRecord) -> Result<(), StoreError> {
+        Ok(())
+    }
     /// Remembers that this agent provides `skill` in `group` (so a restart
     /// re-subscribes and re-registers it). The default keeps nothing.
     async fn save_provided_skill(

@@ -118,23 +118,10 @@ impl GroupTxn for RecordTx {
     }
 
     async fn record_delegation(&mut self, d: DelegationRecord) -> Result<(), StoreError> {
-        RecordTx::record_delegation(
-            self,
-            NewDelegation {
-                task_id: d.task_id,
-                parent_task_id: d.parent_task_id,
-                event_type: d.event_type,
-                sender_id: d.sender_id,
-                receiver_id: d.receiver_id,
-                depth: d.depth,
-                deadline_at: d.deadline_at,
-                summary: d.summary,
-                trace_id: d.trace_id,
-            },
-        )
-        .await
-        .map(|_| ())
-        .map_err(store_err)
+        RecordTx::record_delegation(self, new_delegation(d))
+            .await
+            .map(|_| ())
+            .map_err(store_err)
     }
 
     async fn admit_member(
@@ -147,6 +134,20 @@ impl GroupTxn for RecordTx {
             .await
             .map(|_| ())
             .map_err(store_err)
+    }
+}
+
+fn new_delegation(d: DelegationRecord) -> NewDelegation {
+    NewDelegation {
+        task_id: d.task_id,
+        parent_task_id: d.parent_task_id,
+        event_type: d.event_type,
+        sender_id: d.sender_id,
+        receiver_id: d.receiver_id,
+        depth: d.depth,
+        deadline_at: d.deadline_at,
+        summary: d.summary,
+        trace_id: d.trace_id,
     }
 }
 
@@ -170,6 +171,13 @@ impl GroupStore for Timeline {
         Timeline::admissions(self)
             .await
             .map(|a| a.into_iter().map(|a| a.agent_id).collect())
+            .map_err(store_err)
+    }
+
+    async fn record_delegation(&self, d: DelegationRecord) -> Result<(), StoreError> {
+        Timeline::record_delegation(self, new_delegation(d))
+            .await
+            .map(|_| ())
             .map_err(store_err)
     }
 

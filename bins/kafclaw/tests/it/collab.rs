@@ -114,6 +114,7 @@ impl Net {
 /// A running `kafclaw gateway --mode group`; killed when dropped.
 struct Agent {
     _dir: tempfile::TempDir,
+    home: PathBuf,
     child: Child,
     api: String,
     dash: String,
@@ -161,11 +162,36 @@ impl Agent {
         }
         Agent {
             _dir: dir,
+            home,
             child,
             api: format!("http://127.0.0.1:{api}"),
             dash: format!("http://127.0.0.1:{dash}"),
             http: client(),
         }
+    }
+
+    /// `kafclaw group ARGS` with this agent's home (its config and its timeline).
+    fn cli(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_kafclaw"))
+            .arg("group")
+            .args(args)
+            .env_clear()
+            .env("HOME", self.home.parent().unwrap())
+            .env("KAFCLAW_HOME", &self.home)
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .output()
+            .expect("run kafclaw group")
+    }
+
+    /// `kafclaw group ARGS --json` with this agent's home, parsed; fails on a non-zero exit.
+    fn cli_json(&self, args: &[&str]) -> Value {
+        let out = self.cli(&[args, &["--json"]].concat());
+        assert!(
+            out.status.success(),
+            "kafclaw group {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("JSON on stdout")
     }
 
     async fn get(&self, path: &str) -> (StatusCode, Value) {
@@ -394,6 +420,84 @@ async fn a_skill_only_b_provides_is_answered_by_b_model_and_traced_on_a() {
         "{denied}"
     );
     assert_eq!(denied["trust_class"], "peer");
+
+    // The CLI reads the same records from A's timeline as A's group API serves:
+    // B's spans in the trace, the skill delegation (request and B's answer), the
+    // skill's topics in the manifest; B's CLI its skill registration in the audit.
+    let cli_spans = a.cli_json(&["traces", "--trace-id", &trace_id]);
+    let (_, api_spans) = a
+        .get(&format!("/api/v1/group/traces?trace_id={trace_id}"))
+        .await;
+    assert_eq!(cli_spans, api_spans["spans"]);
+    assert!(
+        cli_spans
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["source_agent_id"] == "agent-b" && s["span_type"] == "TASK"),
+        "{cli_spans:#}"
+    );
+    let text = a.cli(&["traces", "--trace-id", &trace_id, "--agent", "agent-b"]);
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(text.contains("agent-b") && text.contains("TASK"), "{text}");
+    let events = a.cli_json(&["tasks", "--limit", "1000"]);
+    let (_, api_events) = a.get("/api/v1/group/tasks?limit=1000").await;
+    assert_eq!(events, api_events["delegations"]);
+    let events = events.as_array().unwrap();
+    let request = events
+        .iter()
+        .find(|e| e["event_type"] == "request" && e["sender_id"] == "agent-a")
+        .unwrap_or_else(|| panic!("A's skill request in its delegation events: {events:#?}"));
+    assert!(
+        request["summary"]
+            .as_str()
+            .unwrap()
+            .contains("Kafka stores records"),
+        "{request}"
+    );
+    let answer = a.cli_json(&[
+        "tasks",
+        "--task-id",
+        request["task_id"].as_str().unwrap(),
+        "--event-type",
+        "completed",
+    ]);
+    assert_eq!(answer[0]["sender_id"], "agent-b", "{answer:#}");
+    assert!(
+        answer[0]["summary"]
+            .as_str()
+            .unwrap()
+            .contains("SUMMARY-FROM-B")
+    );
+    // B read its own skill registration back from the audit topic.
+    let audit = b.cli_json(&[
+        "audit",
+        "--agent",
+        "agent-b",
+        "--event-type",
+        "skill_registered",
+    ]);
+    let (_, api_audit) = b
+        .get("/api/v1/group/audit?agent_id=agent-b&event_type=skill_registered")
+        .await;
+    assert_eq!(audit, api_audit["events"]);
+    assert!(
+        audit
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["subject"] == "summarise"),
+        "{audit:#}"
+    );
+    let manifest = a.cli_json(&["manifest"]);
+    assert!(
+        manifest["skill_topics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["name"].as_str().unwrap().contains("summarise")),
+        "{manifest:#}"
+    );
 
     // The shared item reached the group.
     let deadline = Instant::now() + PATIENCE;
