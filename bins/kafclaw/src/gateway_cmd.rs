@@ -165,38 +165,75 @@ fn group_parts(
 
 /// Starts the orchestrator (connects, reads the discovery window, announces this agent)
 /// with the agent's timeline; a zone task sent to this agent runs through the agent loop
-/// like a group task. Once it runs, the group agent reads only the zones it admits.
+/// like a group task, within the requester's deadline (at most the group's default task
+/// timeout), refused over `group.maxDelegationDepth`, its spans published on the zone's
+/// own topic. Started before the group agent, which then reads only the zones it admits.
 async fn start_orchestrator(
     loaded: &kafclaw_config::LoadedConfig,
     parts: &GroupParts,
-    group: &Group,
     timeline: kafclaw_timeline::Timeline,
 ) -> anyhow::Result<Option<Orchestrator>> {
     let Some((kafka, settings)) = parts.orchestrator.clone() else {
         return Ok(None);
     };
     let g = &loaded.config.group;
-    // A zone task carries no deadline the handler can read; the group's default task
-    // timeout bounds it (the dispatcher gives up at its own timeout anyway).
     let limit = chrono::Duration::seconds(
         i64::try_from(g.default_task_timeout_secs.max(1)).unwrap_or(i64::MAX / 1000),
     );
+    let max_depth = if g.max_delegation_depth == 0 {
+        3
+    } else {
+        g.max_delegation_depth
+    };
     let collab = parts.collab.clone();
+    // The handler publishes spans through the orchestrator it belongs to, which exists
+    // only once started: a task read before that waits for it.
+    let (orch_tx, orch_rx) = tokio::sync::watch::channel(None::<Orchestrator>);
     let orch = Orchestrator::builder(kafka, settings)
         .timeline(timeline)
         .task_handler(move |task: ZoneTask| {
             let collab = collab.clone();
+            let mut orch_rx = orch_rx.clone();
             async move {
+                if task.delegation_depth > max_depth {
+                    return Err(format!(
+                        "delegation depth {} exceeds the maximum of {max_depth}",
+                        task.delegation_depth
+                    ));
+                }
+                let own = chrono::Utc::now().checked_add_signed(limit);
+                let zone = task.zone_id.clone();
                 let work = ZoneWork {
                     task_id: task.task_id,
                     zone_id: task.zone_id,
                     requester_id: task.requester_id,
                     description: task.description,
                     content: task.content,
-                    traceparent: None,
-                    deadline: chrono::Utc::now().checked_add_signed(limit),
+                    traceparent: task.traceparent,
+                    deadline: [task.deadline, own].into_iter().flatten().min(),
+                    delegation_depth: task.delegation_depth,
                 };
-                collab.run_zone_task(work).await
+                let outcome = collab.run_zone_task(work).await;
+                if !outcome.spans.is_empty() {
+                    let orch = match tokio::time::timeout(
+                        Duration::from_secs(5),
+                        orch_rx.wait_for(Option::is_some),
+                    )
+                    .await
+                    {
+                        Ok(Ok(o)) => o.clone(),
+                        _ => None,
+                    };
+                    if let Some(orch) = orch {
+                        for span in outcome.spans {
+                            if let Err(e) = orch.publish_zone_span(&zone, span).await {
+                                tracing::warn!(zone = %zone, error = %e, "cannot publish a zone task's span");
+                                break;
+                            }
+                        }
+                    }
+                }
+                outcome.result
             }
         })
         .start()
@@ -208,26 +245,28 @@ async fn start_orchestrator(
                 g.kafka_brokers
             )
         })?;
-    let gate = orch.clone();
-    group.set_zone_gate(move |zone| gate.admits(Some(zone)));
+    orch_tx.send_replace(Some(orch.clone()));
     Ok(Some(orch))
 }
 
-/// Builds the group agent (connects, creates the topics, reads the roster) with the hub
-/// as its task handler, binds it and joins.
 async fn join_group(
     loaded: &kafclaw_config::LoadedConfig,
     parts: &GroupParts,
     timeline: kafclaw_timeline::Timeline,
+    orchestrator: Option<&Orchestrator>,
 ) -> anyhow::Result<Group> {
     let g = &loaded.config.group;
     let memory = parts
         .setup
         .memory_options()
         .map_err(|e| anyhow::anyhow!("group.lfsProxyUrl: {e}"))?;
-    let group = parts
-        .setup
-        .builder()
+    let mut builder = parts.setup.builder();
+    if let Some(orch) = orchestrator {
+        // From the first record on, group messages of zones this agent is not in are dropped.
+        let gate = orch.clone();
+        builder = builder.zone_gate(move |zone| gate.admits(Some(zone)));
+    }
+    let group = builder
         .skills(parts.collab.skills(&g.skills))
         .memory_options(memory)
         .store(std::sync::Arc::new(timeline))
@@ -303,38 +342,33 @@ async fn serve(
         }
         Err(e) => return Err(anyhow::anyhow!("cannot start the agent: {e}")),
     };
-    let group = match &parts {
+    let (group, orchestrator) = match &parts {
         Some(parts) => {
             if let Err(e) = parts.collab.bind_agent(agent.clone()) {
                 agent.shutdown(Duration::ZERO).await;
                 return Err(e.into());
             }
-            match join_group(&loaded, parts, timeline.clone()).await {
-                Ok(g) => Some(g),
+            let orchestrator = match start_orchestrator(&loaded, parts, timeline.clone()).await {
+                Ok(o) => o,
                 Err(e) => {
+                    agent.shutdown(Duration::ZERO).await;
+                    eprintln!("kafclaw: {e:#}");
+                    return Ok(ExitCode::from(crate::EXIT_FAILURE));
+                }
+            };
+            match join_group(&loaded, parts, timeline, orchestrator.as_ref()).await {
+                Ok(g) => (Some(g), orchestrator),
+                Err(e) => {
+                    if let Some(o) = &orchestrator {
+                        o.shutdown().await;
+                    }
                     agent.shutdown(Duration::ZERO).await;
                     eprintln!("kafclaw: {e:#}");
                     return Ok(ExitCode::from(crate::EXIT_FAILURE));
                 }
             }
         }
-        None => None,
-    };
-    let orchestrator = match (&parts, &group) {
-        (Some(parts), Some(g)) => match start_orchestrator(&loaded, parts, g, timeline).await {
-            Ok(o) => o,
-            Err(e) => {
-                if let Err(e) = g.leave().await {
-                    eprintln!("kafclaw: warning: leaving the group failed: {e}");
-                }
-                g.halt().await;
-                parts.collab.unbind_group();
-                agent.shutdown(Duration::ZERO).await;
-                eprintln!("kafclaw: {e:#}");
-                return Ok(ExitCode::from(crate::EXIT_FAILURE));
-            }
-        },
-        _ => None,
+        None => (None, None),
     };
     let mut gateway = match Gateway::bind(options, agent.clone()).await {
         Ok(g) => g,

@@ -10,7 +10,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use kafclaw_agent::{InboundMessage, TaskState};
-use kafclaw_envelope::TracePayload;
+use kafclaw_envelope::{TaskRequest, TracePayload};
 use kafclaw_group::{IncomingTask, TaskHandler, TaskResult};
 use kafclaw_policy::{Decision, Outcome, ToolTier, TrustClass};
 use tracing::{info, warn};
@@ -32,16 +32,16 @@ pub(crate) struct GroupTaskHandler {
     pub(crate) hub: Arc<Hub>,
 }
 
-/// Removes a group task from the running map when its handling ends (also when the
-/// group layer drops the handler at the deadline).
+/// Removes a task from the running map when its handling ends (also when the group
+/// layer drops the handler at the deadline).
 struct Running<'a> {
     hub: &'a Hub,
-    id: String,
+    key: String,
 }
 
 impl Drop for Running<'_> {
     fn drop(&mut self) {
-        self.hub.stop_running(&self.id);
+        self.hub.stop_running(&self.key);
     }
 }
 
@@ -71,9 +71,10 @@ impl GroupTaskHandler {
             traceparent: task.traceparent().map(str::to_owned),
             deadline: task.deadline(),
             title_suffix: format!("group task {id} from {}", task.requester_id()),
-            group_task: Some(task),
+            parent: Some(task.request().clone()),
+            spans: SpanRoute::Group,
         };
-        run_in_agent(&self.hub, run).await
+        run_in_agent(&self.hub, run).await.0
     }
 
     /// A command skill: the policy decision is recorded, the command runs (no model),
@@ -145,7 +146,7 @@ impl GroupTaskHandler {
 }
 
 /// An agent task made from work another agent sent (a group task or a zone task).
-pub(crate) struct AgentRun<'a> {
+pub(crate) struct AgentRun {
     pub(crate) channel: &'static str,
     /// Session and idempotency key (`group:<id>`, `zone:<id>`).
     pub(crate) key: String,
@@ -155,8 +156,19 @@ pub(crate) struct AgentRun<'a> {
     pub(crate) deadline: Option<DateTime<Utc>>,
     /// The task span's title after the agent's name (`group task ... from ...`).
     pub(crate) title_suffix: String,
-    /// The group task, so the agent's tools can delegate on its behalf.
-    pub(crate) group_task: Option<&'a IncomingTask>,
+    /// The task as a request, so the agent's tools delegate on its behalf (depth + 1,
+    /// within its deadline).
+    pub(crate) parent: Option<TaskRequest>,
+    /// Where the finished task's spans go.
+    pub(crate) spans: SpanRoute,
+}
+
+/// Where the spans of a finished agent task go.
+pub(crate) enum SpanRoute {
+    /// Published on the group's traces topic.
+    Group,
+    /// Returned to the caller (a zone task's spans stay on the zone's topics).
+    Caller,
 }
 
 fn left(deadline: Option<DateTime<Utc>>) -> Option<Duration> {
@@ -164,13 +176,20 @@ fn left(deadline: Option<DateTime<Utc>>) -> Option<Duration> {
 }
 
 /// Runs `run` through the agent loop with trust class `peer`, waits for its outcome
-/// (until the deadline), publishes its spans and returns the reply or the reason.
-pub(crate) async fn run_in_agent(hub: &Hub, run: AgentRun<'_>) -> TaskResult {
+/// (until the deadline), publishes its spans (or returns them, [`SpanRoute::Caller`])
+/// and returns the reply or the reason.
+pub(crate) async fn run_in_agent(hub: &Hub, run: AgentRun) -> (TaskResult, Vec<TracePayload>) {
     let Some(agent) = hub.agent() else {
-        return Err("this agent's runtime is not running".into());
+        return (
+            Err("this agent's runtime is not running".into()),
+            Vec::new(),
+        );
     };
     if left(run.deadline).is_some_and(|l| l.is_zero()) {
-        return Err("the task's deadline passed before it could start".into());
+        return (
+            Err("the task's deadline passed before it could start".into()),
+            Vec::new(),
+        );
     }
     let key = run.key;
     let msg = InboundMessage {
@@ -183,11 +202,11 @@ pub(crate) async fn run_in_agent(hub: &Hub, run: AgentRun<'_>) -> TaskResult {
         idempotency_key: (key.len() <= MAX_KEY).then(|| key.clone()),
         traceparent: run.traceparent,
     };
-    let _running = run.group_task.map(|task| {
-        hub.start_running(task);
+    let _running = run.parent.map(|task| {
+        hub.start_running(&key, task);
         Running {
             hub,
-            id: task.task_id().to_owned(),
+            key: key.clone(),
         }
     });
     let submitted = match run.deadline {
@@ -196,7 +215,12 @@ pub(crate) async fn run_in_agent(hub: &Hub, run: AgentRun<'_>) -> TaskResult {
     };
     let submitted = match submitted {
         Ok(s) => s,
-        Err(e) => return Err(format!("the agent did not accept the task: {e}")),
+        Err(e) => {
+            return (
+                Err(format!("the agent did not accept the task: {e}")),
+                Vec::new(),
+            );
+        }
     };
     info!(work = %key, agent_task = %submitted.task_id, requester = %run.sender, "work from a peer handed to the agent");
     let wait = left(run.deadline).unwrap_or(NO_DEADLINE_WAIT);
@@ -206,8 +230,28 @@ pub(crate) async fn run_in_agent(hub: &Hub, run: AgentRun<'_>) -> TaskResult {
         .map(|g| g.agent_id().to_owned())
         .unwrap_or_else(|| "this agent".into());
     let title = format!("{name} worked {}", run.title_suffix);
-    publish_spans(hub, &submitted.trace_id, &submitted.task_id, &title).await;
-    match outcome {
+    let spans = match crate::trace::task_spans(
+        &hub.timeline,
+        &submitted.trace_id,
+        &submitted.task_id,
+        &title,
+    )
+    .await
+    {
+        Ok(spans) => spans,
+        Err(e) => {
+            warn!(error = %e, "cannot read the events of a peer's task");
+            Vec::new()
+        }
+    };
+    let spans = match run.spans {
+        SpanRoute::Group => {
+            publish_spans(hub, spans).await;
+            Vec::new()
+        }
+        SpanRoute::Caller => spans,
+    };
+    let result = match outcome {
         Ok(o) if o.state == TaskState::Completed => Ok(o.reply.unwrap_or_default()),
         Ok(o) if o.state == TaskState::Failed => {
             Err(o.error.unwrap_or_else(|| "the task failed".into()))
@@ -218,24 +262,23 @@ pub(crate) async fn run_in_agent(hub: &Hub, run: AgentRun<'_>) -> TaskResult {
             waited.as_secs()
         )),
         Err(e) => Err(format!("waiting for the agent task failed: {e}")),
-    }
+    };
+    (result, spans)
 }
 
 /// Publishes the spans of a finished agent task on the traces topic.
-async fn publish_spans(hub: &Hub, trace_id: &str, agent_task_id: &str, title: &str) {
+async fn publish_spans(hub: &Hub, spans: Vec<TracePayload>) {
+    if spans.is_empty() {
+        return;
+    }
     let Some(group) = hub.group(Duration::from_secs(5)).await else {
         return;
     };
-    match crate::trace::task_spans(&hub.timeline, trace_id, agent_task_id, title).await {
-        Ok(spans) => {
-            for span in spans {
-                if let Err(e) = group.publish_trace(span).await {
-                    warn!(error = %e, "cannot publish a span of a peer's task");
-                    return;
-                }
-            }
+    for span in spans {
+        if let Err(e) = group.publish_trace(span).await {
+            warn!(error = %e, "cannot publish a span of a peer's task");
+            return;
         }
-        Err(e) => warn!(error = %e, "cannot read the events of a peer's task"),
     }
 }
 

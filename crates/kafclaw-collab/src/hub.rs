@@ -8,7 +8,8 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
 use kafclaw_agent::Agent;
-use kafclaw_group::{GroupAgent, IncomingTask, TaskHandler};
+use kafclaw_envelope::TaskRequest;
+use kafclaw_group::{GroupAgent, TaskHandler};
 use kafclaw_timeline::Timeline;
 use kafclaw_tools::Registry;
 use tokio::sync::watch;
@@ -35,7 +36,9 @@ pub(crate) struct Hub {
     group: watch::Sender<Option<Group>>,
     /// Group tasks being worked by the agent, by group task id: the tools of the agent
     /// task delegate on their behalf.
-    running: Mutex<HashMap<String, IncomingTask>>,
+    /// The tasks from other agents the agent is working on, as requests, by the agent
+    /// task's idempotency key (`group:<id>`, `zone:<id>`).
+    running: Mutex<HashMap<String, TaskRequest>>,
 }
 
 /// Connects an agent runtime ([`kafclaw_agent::Agent`]) to its group
@@ -165,20 +168,19 @@ impl Hub {
         }
     }
 
-    pub(crate) fn start_running(&self, task: &IncomingTask) {
-        lock(&self.running).insert(task.task_id().to_owned(), task.clone());
+    pub(crate) fn start_running(&self, key: &str, task: TaskRequest) {
+        lock(&self.running).insert(key.to_owned(), task);
     }
 
-    pub(crate) fn stop_running(&self, group_task_id: &str) {
-        lock(&self.running).remove(group_task_id);
+    pub(crate) fn stop_running(&self, key: &str) {
+        lock(&self.running).remove(key);
     }
 
-    /// The group task an agent task works on, if it is one (found through the agent
-    /// task's idempotency key).
-    pub(crate) async fn group_task_of(&self, agent_task_id: &str) -> Option<IncomingTask> {
+    /// The task from another agent (group or zone task) an agent task works on, if it
+    /// is one (found through the agent task's idempotency key).
+    pub(crate) async fn parent_task_of(&self, agent_task_id: &str) -> Option<TaskRequest> {
         let task = self.timeline.get_task(agent_task_id).await.ok().flatten()?;
         let key = task.idempotency_key?;
-        let group_task_id = key.strip_prefix(GROUP_KEY_PREFIX)?;
-        lock(&self.running).get(group_task_id).cloned()
+        lock(&self.running).get(&key).cloned()
     }
 }

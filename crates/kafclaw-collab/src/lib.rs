@@ -27,4 +27,4 @@ pub use command::CommandSkills;
 pub use error::{Error, Result};
 pub use handler::GROUP_CHANNEL;
 pub use hub::{Collab, Group};
-pub use peer::{ZONE_CHANNEL, ZoneWork};
+pub use peer::{ZONE_CHANNEL, ZoneOutcome, ZoneWork};

@@ -1,9 +1,11 @@
 //! Tasks from other agents that do not come through the group protocol's task topics
 //! (the orchestrator's zone tasks): run through the agent loop exactly like a group
 //! task (trust class `peer`, the requester as sender, one session and idempotency key
-//! per task, the deadline kept), with their spans published on the group's traces topic.
+//! per task, the deadline and depth kept), with their spans returned to the caller (the
+//! orchestrator publishes them on the zone's own topic, never on the group's traces topic).
 
 use chrono::{DateTime, Utc};
+use kafclaw_envelope::{TaskRequest, TracePayload};
 
 use crate::hub::Collab;
 
@@ -31,6 +33,17 @@ pub struct ZoneWork {
     pub traceparent: Option<String>,
     /// When the task is over; `None`: the agent's own limits apply.
     pub deadline: Option<DateTime<Utc>>,
+    /// The request's delegation depth: a task the model delegates from it gets depth + 1.
+    pub delegation_depth: u32,
+}
+
+/// What a zone task ended with.
+#[derive(Debug, Clone)]
+pub struct ZoneOutcome {
+    /// The reply, or the reason it failed.
+    pub result: std::result::Result<String, String>,
+    /// The agent task's spans, for the zone's topic (empty when it never ran).
+    pub spans: Vec<TracePayload>,
 }
 
 impl ZoneWork {
@@ -75,9 +88,21 @@ impl Collab {
     /// (`Err` with the reason when the task failed, ran out of time, or the agent is
     /// not bound). Channel [`ZONE_CHANNEL`], sender the requester, trust class `peer`,
     /// session and idempotency key `zone:<task id>`, deadline through
-    /// `Agent::submit_until`. The task's spans go to the group's traces topic once it
-    /// ends (when a group is bound).
-    pub async fn run_zone_task(&self, work: ZoneWork) -> std::result::Result<String, String> {
+    /// `Agent::submit_until`. The task's spans come back in the outcome, for the zone's
+    /// topic.
+    pub async fn run_zone_task(&self, work: ZoneWork) -> ZoneOutcome {
+        // As a request, so delegate_task from this task counts depth and keeps the
+        // deadline (the zone task's requester is the chain's original requester).
+        let mut parent = TaskRequest::new(
+            &work.task_id,
+            &work.requester_id,
+            &work.description,
+            &work.content,
+        );
+        parent.delegation_depth = i64::from(work.delegation_depth);
+        if let Some(d) = work.deadline {
+            parent.deadline_at = d.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        }
         let run = crate::handler::AgentRun {
             channel: ZONE_CHANNEL,
             key: format!("{ZONE_KEY_PREFIX}{}", work.task_id),
@@ -89,9 +114,11 @@ impl Collab {
                 "zone task {} in {} from {}",
                 work.task_id, work.zone_id, work.requester_id
             ),
-            group_task: None,
+            parent: Some(parent),
+            spans: crate::handler::SpanRoute::Caller,
         };
-        crate::handler::run_in_agent(&self.hub, run).await
+        let (result, spans) = crate::handler::run_in_agent(&self.hub, run).await;
+        ZoneOutcome { result, spans }
     }
 }
 
@@ -108,6 +135,7 @@ mod tests {
             content: "Check the logs of yesterday".into(),
             traceparent: None,
             deadline: None,
+            delegation_depth: 0,
         }
     }
 

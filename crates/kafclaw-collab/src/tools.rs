@@ -208,11 +208,11 @@ impl Tool for DelegateTask {
             spec = spec.traceparent(s.traceparent());
         }
         let parent = match &ctx.task_id {
-            Some(id) => self.hub.group_task_of(id).await,
+            Some(id) => self.hub.parent_task_of(id).await,
             None => None,
         };
         let submitted = match &parent {
-            Some(parent) => group.delegate_task(parent, spec).await,
+            Some(parent) => group.delegate_from(parent, spec).await,
             None => group.submit_task(spec).await,
         };
         let pending = match submitted {

@@ -115,5 +115,6 @@ pub use task::{ResponseStatus, TaskRequest, TaskResponse, TaskState, TaskStatusP
 pub use time::Timestamp;
 pub use topic::{
     GroupName, GroupTopic, KnowledgeTopic, MAX_TOPIC_LEN, SkillDirection, SkillName, TopicKind,
+    zone_allowed_types,
 };
 pub use validate::{ValidateOptions, Violation, validate, validate_record};

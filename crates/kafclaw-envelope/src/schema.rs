@@ -471,6 +471,14 @@ pub fn index() -> Value {
             "types": names(direction.allowed_types()),
         }));
     }
+    for direction in [SkillDirection::Requests, SkillDirection::Responses] {
+        topics.push(json!({
+            "topic": format!("group.{{group}}.zone.{{zone}}.{}", direction.as_str()),
+            "envelope": "group",
+            "category": "zone",
+            "types": names(crate::topic::zone_allowed_types(direction)),
+        }));
+    }
     for topic in KnowledgeTopic::ALL {
         topics.push(json!({
             "topic": format!("group.{{knowledge_group}}.knowledge.{}", topic.as_str()),

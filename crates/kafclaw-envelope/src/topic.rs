@@ -116,8 +116,8 @@ impl GroupName {
     /// `group.{g}.zone.{z}.requests` or `.responses`: the task topics of one orchestrator
     /// zone, so broker ACLs can restrict a private zone to its members. `zone` follows
     /// the group-name rules (no dots); fails when it does not or when the name would
-    /// exceed 249 characters. These topics carry `request`/`response` envelopes and are
-    /// not recognised by [`TopicKind::parse`] (decode their records by type).
+    /// exceed 249 characters. Requests carry `request` envelopes; responses carry
+    /// `response` and the member's `trace` spans ([`zone_allowed_types`]).
     pub fn zone_topic(&self, zone: &str, direction: SkillDirection) -> Result<String> {
         check_name("zone", zone, MAX_TOPIC_LEN)?;
         let name = format!("group.{}.zone.{}.{}", self.0, zone, direction.as_str());
@@ -425,6 +425,15 @@ pub enum TopicKind {
         /// Requests or responses.
         direction: SkillDirection,
     },
+    /// An orchestrator zone's requests or responses topic (`group.{g}.zone.{z}.*`).
+    Zone {
+        /// The group.
+        group: GroupName,
+        /// The zone id.
+        zone: String,
+        /// Requests or responses.
+        direction: SkillDirection,
+    },
     /// A knowledge topic (knowledge envelopes, not group envelopes).
     Knowledge {
         /// The knowledge group.
@@ -482,11 +491,28 @@ impl TopicKind {
                 direction,
             });
         }
+        if let Some(zone_part) = suffix.strip_prefix("zone.") {
+            let (zone, direction) = if let Some(z) = zone_part.strip_suffix(".requests") {
+                (z, SkillDirection::Requests)
+            } else if let Some(z) = zone_part.strip_suffix(".responses") {
+                (z, SkillDirection::Responses)
+            } else {
+                return Err(fail(
+                    "a zone topic must end in .requests or .responses".to_owned(),
+                ));
+            };
+            check_name("zone", zone, MAX_TOPIC_LEN).map_err(|e| fail(e.to_string()))?;
+            return Ok(TopicKind::Zone {
+                group,
+                zone: zone.to_owned(),
+                direction,
+            });
+        }
         Err(fail(format!(
             "unknown topic {suffix:?} after the group name (expected announce, control.roster, \
              control.onboarding, requests, responses, tasks.status, traces, observe.audit, \
-             memory.shared, memory.context, orchestrator, skill.<name>.requests|responses or \
-             knowledge.<kind>)"
+             memory.shared, memory.context, orchestrator, skill.<name>.requests|responses, \
+             zone.<id>.requests|responses or knowledge.<kind>)"
         )))
     }
 
@@ -504,6 +530,15 @@ impl TopicKind {
                 skill.as_str(),
                 direction.as_str()
             ),
+            TopicKind::Zone {
+                group,
+                zone,
+                direction,
+            } => format!(
+                "group.{}.zone.{zone}.{}",
+                group.as_str(),
+                direction.as_str()
+            ),
             TopicKind::Knowledge { group, topic } => group.knowledge_topic(*topic),
         }
     }
@@ -513,6 +548,7 @@ impl TopicKind {
         match self {
             TopicKind::Group { group, .. }
             | TopicKind::Skill { group, .. }
+            | TopicKind::Zone { group, .. }
             | TopicKind::Knowledge { group, .. } => group,
         }
     }
@@ -527,6 +563,7 @@ impl TopicKind {
         match self {
             TopicKind::Group { topic, .. } => topic.allowed_types(),
             TopicKind::Skill { direction, .. } => direction.allowed_types(),
+            TopicKind::Zone { direction, .. } => zone_allowed_types(*direction),
             TopicKind::Knowledge { .. } => &[],
         }
     }
@@ -541,6 +578,19 @@ impl TopicKind {
                 .map(|t| t.as_str())
                 .collect(),
         }
+    }
+}
+
+/// Envelope types on a zone's topics: tasks on requests; answers and the spans of the
+/// member's work on responses (a zone's work never goes to the group's traces topic).
+pub fn zone_allowed_types(direction: SkillDirection) -> &'static [MessageType] {
+    match direction {
+        SkillDirection::Requests => &[MessageType::Request, MessageType::Heartbeat],
+        SkillDirection::Responses => &[
+            MessageType::Response,
+            MessageType::Trace,
+            MessageType::Heartbeat,
+        ],
     }
 }
 
@@ -575,7 +625,29 @@ mod tests {
             g.zone_topic(&"z".repeat(240), SkillDirection::Responses)
                 .is_err()
         );
-        assert!(TopicKind::parse("group.g1.zone.red.requests").is_err());
+        let kind = TopicKind::parse("group.g1.zone.red.responses").unwrap();
+        assert_eq!(
+            kind,
+            TopicKind::Zone {
+                group: g.clone(),
+                zone: "red".into(),
+                direction: SkillDirection::Responses
+            }
+        );
+        assert_eq!(kind.name(), "group.g1.zone.red.responses");
+        assert_eq!(
+            kind.allowed_type_names(),
+            ["response", "trace", "heartbeat"]
+        );
+        assert_eq!(
+            TopicKind::parse("group.g1.zone.red.requests")
+                .unwrap()
+                .allowed_type_names(),
+            ["request", "heartbeat"]
+        );
+        let err = TopicKind::parse("group.g1.zone.red.other").unwrap_err();
+        assert!(err.to_string().contains(".requests or .responses"), "{err}");
+        assert!(TopicKind::parse("group.g1.zone.requests").is_err());
     }
 
     #[test]

@@ -8,7 +8,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use kafclaw_envelope::{
-    AgentIdentity, AnnounceAction, AuditPayload, GroupName, GroupTopic, TaskResponse, TracePayload,
+    AgentIdentity, AnnounceAction, AuditPayload, GroupName, GroupTopic, TaskRequest, TaskResponse,
+    TracePayload,
 };
 use tokio::sync::watch;
 use tracing::{info, warn};
@@ -59,6 +60,7 @@ pub struct GroupAgentBuilder<S = MemoryOffsetStore, T = KafkaTransport> {
     read_only: bool,
     max_wait: Duration,
     memory: MemorySetup,
+    zone_gate: Option<crate::protocol::ZoneGate>,
 }
 
 impl GroupAgent<MemoryOffsetStore, KafkaTransport> {
@@ -99,6 +101,7 @@ impl GroupAgent<MemoryOffsetStore, KafkaTransport> {
             read_only: false,
             max_wait: Duration::from_millis(500),
             memory: MemorySetup::default(),
+            zone_gate: None,
         }
     }
 }
@@ -125,6 +128,7 @@ impl<S: GroupStore, T: Transport> GroupAgentBuilder<S, T> {
             read_only: self.read_only,
             max_wait: self.max_wait,
             memory: self.memory,
+            zone_gate: self.zone_gate,
         }
     }
 
@@ -149,6 +153,7 @@ impl<S: GroupStore, T: Transport> GroupAgentBuilder<S, T> {
             read_only: self.read_only,
             max_wait: self.max_wait,
             memory: self.memory,
+            zone_gate: self.zone_gate,
         }
     }
 
@@ -255,6 +260,14 @@ impl<S: GroupStore, T: Transport> GroupAgentBuilder<S, T> {
     /// Like [`Self::task_handler`] with a shared handler.
     pub fn task_handler_arc(mut self, handler: Arc<dyn TaskHandler>) -> Self {
         self.handler = Some(handler);
+        self
+    }
+
+    /// Reads only messages of the zones `gate` admits (envelope `zone_id`; messages of
+    /// no zone are always read), from the first record on: see
+    /// [`GroupAgent::set_zone_gate`].
+    pub fn zone_gate(mut self, gate: impl Fn(&str) -> bool + Send + Sync + 'static) -> Self {
+        self.zone_gate = Some(Arc::new(gate));
         self
     }
 
@@ -375,6 +388,9 @@ impl<S: GroupStore, T: Transport> GroupAgentBuilder<S, T> {
             admitted,
             self.memory,
         ));
+        if let Some(gate) = self.zone_gate {
+            let _ = core.zone_gate.set(gate);
+        }
         let mut opts = ConsumerOptions::new(self.agent_id.clone());
         opts.max_wait = self.max_wait;
         if self.read_only {
@@ -875,8 +891,15 @@ impl<S: GroupStore, T: Transport> GroupAgent<S, T> {
         parent: &crate::tasks::IncomingTask,
         spec: TaskSpec,
     ) -> Result<PendingTask> {
+        self.delegate_from(parent.request(), spec).await
+    }
+
+    /// Like [`Self::delegate_task`] for a task this agent runs that did not come
+    /// through the group's task topics (an orchestrator's zone task): `parent` carries
+    /// its id, requester, depth and deadline.
+    pub async fn delegate_from(&self, parent: &TaskRequest, spec: TaskSpec) -> Result<PendingTask> {
         self.watch_skill_responses(&spec).await?;
-        self.core.submit(spec, Some(parent.request())).await
+        self.core.submit(spec, Some(parent)).await
     }
 
     /// A task routed by skill is answered on the skill's responses topic: read it.

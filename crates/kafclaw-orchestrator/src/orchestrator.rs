@@ -11,14 +11,14 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use kafclaw_envelope::{
     AgentNode, Decoded, DiscoveryPayload, GroupEnvelope, GroupName, GroupTopic, Message,
-    ResponseStatus, SkillDirection, TaskRequest, TaskResponse, Timestamp, Zone,
+    ResponseStatus, SkillDirection, TaskRequest, TaskResponse, Timestamp, TracePayload, Zone,
 };
 use kafclaw_group::{
     BroadcastConsumer, ConsumerOptions, Decoding, EnvelopeHandler, HandlerError, InRecord,
     KafkaSettings, KafkaTransport, MemoryOffsetStore, OffsetQuery, OutRecord, RecordTxn, StartAt,
     Subscription, Transport,
 };
-use kafclaw_timeline::{OrchestratorNode, OrchestratorZone, Timeline};
+use kafclaw_timeline::{NewGroupSpan, OrchestratorNode, OrchestratorZone, Timeline};
 use tokio::sync::{Notify, oneshot, watch};
 use tracing::{debug, warn};
 
@@ -43,6 +43,12 @@ pub struct ZoneTask {
     pub description: String,
     /// The task's text.
     pub content: String,
+    /// The requester's deadline (`deadline_at` of the request), if it set one.
+    pub deadline: Option<DateTime<Utc>>,
+    /// The requester's W3C `traceparent`, if it sent one.
+    pub traceparent: Option<String>,
+    /// Delegation depth of the request (0 for a task dispatched by its first requester).
+    pub delegation_depth: u32,
 }
 
 type HandlerFuture = Pin<Box<dyn Future<Output = std::result::Result<String, String>> + Send>>;
@@ -544,6 +550,24 @@ impl Orchestrator {
         }
     }
 
+    /// Publishes a span of a zone task this agent ran on the zone's responses topic,
+    /// tagged with the zone: only the zone's members read it (a private zone's work
+    /// never reaches the group's traces topic).
+    pub async fn publish_zone_span(&self, zone: &str, span: TracePayload) -> Result<()> {
+        let inner = &self.inner;
+        inner.require_active("publish a zone span")?;
+        let me = &inner.settings.agent_id;
+        if !inner.lock().zones.is_allowed(zone, me) {
+            return Err(Error::NotAllowed {
+                zone: zone.into(),
+                agent: me.clone(),
+            });
+        }
+        let env = GroupEnvelope::new(me, Message::Trace(span)).with_zone_id(zone);
+        let topic = inner.group.zone_topic(zone, SkillDirection::Responses)?;
+        inner.produce(&topic, &env).await
+    }
+
     /// Publishes our discovery now (it is also sent periodically and in reply to
     /// newcomers).
     pub async fn announce(&self) -> Result<()> {
@@ -996,6 +1020,9 @@ impl Inner {
             requester_id: env.sender_id.clone(),
             description: req.description,
             content: req.content,
+            deadline,
+            traceparent: env.traceparent.clone(),
+            delegation_depth: u32::try_from(req.delegation_depth.max(0)).unwrap_or(u32::MAX),
         };
         let inner = Arc::clone(self);
         tokio::spawn(async move {
@@ -1022,6 +1049,47 @@ impl Inner {
                 warn!(task_id = %task.task_id, error = %e, "sending a zone task's answer failed");
             }
         });
+    }
+
+    /// A span of a zone task, read on the zone's responses topic: stored in the
+    /// timeline (when there is one) beside the group's spans, so the dispatcher's trace
+    /// shows the member's work without it ever leaving the zone's topics.
+    async fn on_zone_span(&self, zone: &str, env: &GroupEnvelope, span: TracePayload) {
+        let Some(tl) = &self.timeline else {
+            return;
+        };
+        if span.trace_id.is_empty() || !self.admit_zone_record(zone, env) {
+            return;
+        }
+        let parse = |t: &str| Timestamp::parse(t).ok().map(|t| t.to_utc());
+        let stored = tl
+            .record_group_span(NewGroupSpan {
+                span_id: if span.span_id.is_empty() {
+                    env.message_id
+                        .clone()
+                        .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string())
+                } else {
+                    span.span_id.clone()
+                },
+                parent_span_id: (!span.parent_span_id.is_empty())
+                    .then(|| span.parent_span_id.clone()),
+                source_agent_id: env.sender_id.clone(),
+                span_type: if span.span_type.is_empty() {
+                    "SPAN".into()
+                } else {
+                    span.span_type.clone()
+                },
+                started_at: parse(&span.started_at),
+                ended_at: parse(&span.ended_at),
+                duration_ms: Some(span.duration_ms),
+                title: span.title,
+                content: span.content,
+                trace_id: span.trace_id,
+            })
+            .await;
+        if let Err(e) = stored {
+            warn!(zone = %zone, error = %e, "cannot store a zone task's span");
+        }
     }
 
     fn on_zone_response(&self, zone: &str, env: &GroupEnvelope, resp: TaskResponse) {
@@ -1130,6 +1198,7 @@ impl<X: RecordTxn> EnvelopeHandler<X> for Receiver {
         match envelope.message.clone() {
             Message::Request(req) => inner.on_zone_request(&zone, &envelope, req, record.timestamp),
             Message::Response(resp) => inner.on_zone_response(&zone, &envelope, resp),
+            Message::Trace(span) => inner.on_zone_span(&zone, &envelope, span).await,
             _ => {}
         }
         Ok(())

@@ -76,6 +76,31 @@ fn home_with(config: &Value) -> tempfile::TempDir {
     dir
 }
 
+/// Every record value on `topic` up to its current end, read raw from the broker.
+async fn topic_records(brokers: &str, topic: &str) -> Vec<String> {
+    use kafclaw_group::{KafkaSettings, KafkaTransport, OffsetQuery, Transport};
+    let t = KafkaTransport::connect(&KafkaSettings::plaintext(brokers))
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    for p in t.partitions(topic).await.unwrap() {
+        let end = t.offset(topic, p, OffsetQuery::Latest).await.unwrap();
+        let mut next = t.offset(topic, p, OffsetQuery::Earliest).await.unwrap();
+        let reader = t.reader(topic, p).await.unwrap();
+        while next < end {
+            let batch = reader
+                .fetch(next, Duration::from_millis(500))
+                .await
+                .unwrap();
+            for r in batch.records {
+                next = next.max(r.offset + 1);
+                out.push(String::from_utf8_lossy(&r.value).into_owned());
+            }
+        }
+    }
+    out
+}
+
 fn kafclaw(dir: &tempfile::TempDir) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_kafclaw"));
     cmd.env_clear()
@@ -467,6 +492,34 @@ async fn zone_tasks_are_answered_by_the_zone_member_through_its_agent_loop() {
     assert_eq!(answer["content"], "BLUE-ANSWER: the blue build is green.");
     assert_eq!(llm_r.requests().len(), 2);
 
+    // On the wire: worker-r's spans of the red task went to red's responses topic,
+    // tagged with the zone, and not to the group's traces topic, which the outsider
+    // reads (and stores: none of them is in its timeline).
+    let red_spans: Vec<Value> =
+        topic_records(&brokers, &format!("group.{group}.zone.red.responses"))
+            .await
+            .iter()
+            .map(|v| serde_json::from_str::<Value>(v).unwrap())
+            .filter(|e| e["type"] == "trace")
+            .collect();
+    assert!(
+        red_spans.iter().any(|e| e["sender_id"] == "worker-r"
+            && e["zone_id"] == "red"
+            && e["payload"]["content"]
+                .as_str()
+                .is_some_and(|c| c.contains("RED-ANSWER"))),
+        "{red_spans:#?}"
+    );
+    let traces = topic_records(&brokers, &format!("group.{group}.traces")).await;
+    assert!(
+        !traces
+            .iter()
+            .any(|v| v.contains("RED-ANSWER") || v.contains("red logs")),
+        "red work on the group's traces topic: {traces:#?}"
+    );
+    let (_, b_spans) = worker_b.get("/api/v1/group/traces?limit=1000").await;
+    assert!(!b_spans.to_string().contains("RED-ANSWER"), "{b_spans:#}");
+
     // The outsider may not dispatch to red.
     let (status, body) = worker_b
         .post(
@@ -503,6 +556,23 @@ async fn zone_tasks_are_answered_by_the_zone_member_through_its_agent_loop() {
         })
         .await;
     assert!(!left.to_string().contains("worker-r"));
+    // It left (announced `leave`) rather than expired: a reader with a 90 s expiry
+    // window no longer lists it either.
+    let out = kafclaw(&boss.dir)
+        .args(["group", "members", "--json"])
+        .env("KAFCLAW_GROUP_AGENT_ID", "roster-reader")
+        .env("KAFCLAW_GROUP_HEARTBEAT_INTERVAL_SECS", "30")
+        .env("KAFCLAW_GROUP_MISSED_HEARTBEATS", "3")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let members = String::from_utf8_lossy(&out.stdout);
+    assert!(members.contains("\"worker-b\""), "{members}");
+    assert!(!members.contains("\"worker-r\""), "{members}");
     let no_member = wait_until_async(PATIENCE, Duration::from_millis(500), || async {
         let (status, _) = boss
             .post(
