@@ -119,10 +119,17 @@ struct Agent {
     api: String,
     dash: String,
     http: reqwest::Client,
+    /// The gateway's bearer token (`KAFCLAW_GATEWAY_AUTH_TOKEN`), when it has one.
+    token: Option<String>,
 }
 
 impl Agent {
     fn start(config: &Value) -> Agent {
+        Agent::start_mode(config, "group", &[])
+    }
+
+    /// `kafclaw gateway --mode MODE` with `config` and the extra environment `env`.
+    fn start_mode(config: &Value, mode: &str, env: &[(&str, &str)]) -> Agent {
         let dir = tempfile::tempdir().unwrap();
         let home = dir.path().join("kc");
         std::fs::create_dir_all(&home).unwrap();
@@ -133,13 +140,14 @@ impl Agent {
         .unwrap();
         let (api, dash) = (free_port().to_string(), free_port().to_string());
         let mut child = Command::new(env!("CARGO_BIN_EXE_kafclaw"))
-            .args(["gateway", "--mode", "group", "--chat-timeout", "170"])
+            .args(["gateway", "--mode", mode, "--chat-timeout", "170"])
             .env_clear()
             .env("HOME", dir.path())
             .env("KAFCLAW_HOME", &home)
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("KAFCLAW_GATEWAY_PORT", &api)
             .env("KAFCLAW_GATEWAY_DASHBOARD_PORT", &dash)
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -154,7 +162,10 @@ impl Agent {
             }
         });
         match rx.recv_timeout(Duration::from_secs(180)) {
-            Ok(line) => assert!(line.starts_with("kafclaw gateway: mode group"), "{line}"),
+            Ok(line) => assert!(
+                line.starts_with(&format!("kafclaw gateway: mode {mode};")),
+                "{line}"
+            ),
             Err(_) => {
                 let _ = child.kill();
                 panic!("the gateway did not start (its stderr is above)");
@@ -167,6 +178,10 @@ impl Agent {
             api: format!("http://127.0.0.1:{api}"),
             dash: format!("http://127.0.0.1:{dash}"),
             http: client(),
+            token: env
+                .iter()
+                .find(|(k, _)| *k == "KAFCLAW_GATEWAY_AUTH_TOKEN")
+                .map(|(_, v)| (*v).to_owned()),
         }
     }
 
@@ -194,13 +209,13 @@ impl Agent {
         serde_json::from_slice(&out.stdout).expect("JSON on stdout")
     }
 
+    /// `GET` on the dashboard, with the bearer token if the gateway has one.
     async fn get(&self, path: &str) -> (StatusCode, Value) {
-        let res = self
-            .http
-            .get(format!("{}{path}", self.dash))
-            .send()
-            .await
-            .unwrap();
+        let mut req = self.http.get(format!("{}{path}", self.dash));
+        if let Some(token) = &self.token {
+            req = req.bearer_auth(token);
+        }
+        let res = req.send().await.unwrap();
         let status = res.status();
         (status, res.json().await.unwrap_or(Value::Null))
     }
@@ -639,7 +654,8 @@ async fn a_delegation_loop_stops_at_the_maximum_depth() {
             && rejected.contains("delegation depth 2 exceeds the maximum of 1"),
         "{rejected}"
     );
-    // Each hop continued the one trace: B's spans (two tasks) are on A.
+    // Each hop continued the one trace: B's spans are on A, one TASK span (its first
+    // task; the third hop was rejected before it became a task, so it has no span).
     let trace_id = body["trace_id"].as_str().unwrap();
     a.trace_until(trace_id, |t| {
         spans_of(t, "agent-b")
@@ -772,6 +788,245 @@ async fn killing_the_worker_fails_the_delegation_instead_of_hanging() {
         result.contains("agent-b, which was working on it, left the group"),
         "{result}"
     );
+}
+
+/// This agent's delegation events (`/api/v1/group/tasks`), polled until `pick` finds one.
+async fn delegation_until(agent: &Agent, what: &str, pick: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let (status, body) = agent.get("/api/v1/group/tasks?limit=1000").await;
+        if let Some(e) = body["delegations"]
+            .as_array()
+            .and_then(|a| a.iter().find(|e| pick(e)))
+        {
+            return e.clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what}: {status} {body:#}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_open_task_is_claimed_by_one_agent_and_answered_by_its_model() {
+    let broker = maybe_skip_kafka!();
+    let net = Net::new(&broker);
+    let llm_b = ScriptedLlm::start(Wire::Anthropic, vec![Reply::text("OPEN-ANSWER-FROM-B")])
+        .await
+        .unwrap();
+    let llm_c = ScriptedLlm::start(Wire::OpenAi, vec![Reply::text("OPEN-ANSWER-FROM-C")])
+        .await
+        .unwrap();
+    let b = Agent::start(&net.config("agent-b", Some(&llm_b), json!({})));
+    let c = Agent::start(&net.config("agent-c", Some(&llm_c), json!({})));
+
+    // An open task: no target, no skill; any member may claim it.
+    let out = net.cli(&["submit", "--timeout", "90", "an open question"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let answer = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (winner, llm_w, llm_l, w, l) = match answer.trim_end_matches('\n') {
+        "OPEN-ANSWER-FROM-B" => ("agent-b", &llm_b, &llm_c, &b, &c),
+        "OPEN-ANSWER-FROM-C" => ("agent-c", &llm_c, &llm_b, &c, &b),
+        other => panic!("stdout is not exactly one of the two answers: {other:?}"),
+    };
+
+    // Both agents read the request and the one winning claim.
+    let request = delegation_until(&b, "the open request on B", |e| {
+        e["event_type"] == "request"
+            && e["sender_id"] == "cli-requester"
+            && e["summary"]
+                .as_str()
+                .is_some_and(|s| s.contains("an open question"))
+    })
+    .await;
+    let task_id = request["task_id"].as_str().unwrap().to_owned();
+    for agent in [&b, &c] {
+        let accepted = delegation_until(agent, "the accepted claim", |e| {
+            e["event_type"] == "accepted" && e["task_id"] == task_id.as_str()
+        })
+        .await;
+        assert_eq!(accepted["sender_id"], winner, "{accepted:#}");
+        assert_eq!(accepted["receiver_id"], winner, "{accepted:#}");
+    }
+
+    // Only the winner's model was asked, once, with the task.
+    assert_eq!(llm_w.requests().len(), 1);
+    assert!(request_text(llm_w, 0).contains("an open question"));
+    assert!(
+        llm_l.requests().is_empty(),
+        "the loser's model was asked too: {}",
+        request_text(llm_l, 0)
+    );
+    let (_, lost) = l.get("/api/v1/tasks?channel=group").await;
+    assert_eq!(lost["tasks"], json!([]), "the loser ran the task: {lost:#}");
+
+    // The winner ran it as a peer's task on the group channel, in its own trace.
+    let session = format!("group:{task_id}");
+    let deadline = Instant::now() + PATIENCE;
+    let task = loop {
+        let (_, tasks) = w.get("/api/v1/tasks?channel=group").await;
+        if let Some(t) = tasks["tasks"]
+            .as_array()
+            .and_then(|a| a.iter().find(|t| t["session_key"] == session.as_str()))
+            .filter(|t| t["status"] == "completed")
+        {
+            break t.clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the winner's task never completed: {tasks:#}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let trace_id = task["trace_id"].as_str().expect("the task's trace id");
+    let trace = w
+        .trace_until(trace_id, |t| {
+            t["tasks"].as_array().is_some_and(|a| !a.is_empty())
+        })
+        .await;
+    let traced = &trace["tasks"][0];
+    assert_eq!(traced["task_id"], task["task_id"], "{trace:#}");
+    assert_eq!(traced["channel"], "group");
+    assert_eq!(traced["trust_class"], "peer");
+    assert_eq!(traced["sender"], "cli-requester");
+    assert!(
+        traced["content_out"]
+            .as_str()
+            .is_some_and(|s| s.contains(answer.trim_end())),
+        "{traced:#}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_headless_agent_joins_its_group_and_answers() {
+    let broker = maybe_skip_kafka!();
+    let net = Net::new(&broker);
+    let token = "headless-test-token-0123456789";
+    let b = Agent::start_mode(
+        &net.config(
+            "agent-b",
+            None,
+            json!({
+                "group": {"commandSkills": {
+                    "upper": {"argv": ["tr", "a-z", "A-Z"], "timeoutSecs": 20},
+                }},
+                "tools": {"exec": {"allowList": ["tr"]}},
+            }),
+        ),
+        "headless",
+        &[("KAFCLAW_GATEWAY_AUTH_TOKEN", token)],
+    );
+
+    // B is a member of the group ...
+    let out = net.cli(&["members", "--json"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let members: Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    let listed = members
+        .as_array()
+        .or_else(|| members["members"].as_array())
+        .unwrap_or_else(|| panic!("no member list: {members:#}"));
+    assert!(
+        listed.iter().any(|m| m["agent_id"] == "agent-b"),
+        "agent-b is not listed: {members:#}"
+    );
+    // ... and answers a task for its skill.
+    let out = net.cli(&[
+        "submit",
+        "--skill",
+        "upper",
+        "--timeout",
+        "120",
+        "hello from headless",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "HELLO FROM HEADLESS\n"
+    );
+
+    // It runs headless (status is a public route) and its dashboard API wants the token:
+    // with it, the worker's decision on the command skill.
+    let (status, body) = b.get("/api/v1/status").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["mode"], "headless", "{body:#}");
+    let path = "/api/v1/policy-decisions?tool=command_skill.upper";
+    let res = b
+        .http
+        .get(format!("{}{path}", b.dash))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    let (status, body) = b.get(path).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["decisions"][0]["outcome"], "allow", "{body}");
+    assert_eq!(body["decisions"][0]["sender"], "cli-requester", "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_already_past_its_deadline_is_rejected_before_the_model() {
+    let broker = maybe_skip_kafka!();
+    let net = Net::new(&broker);
+    let llm_b = ScriptedLlm::start(Wire::Anthropic, vec![Reply::text("B worked on it")])
+        .await
+        .unwrap();
+    let b = Agent::start(&net.config("agent-b", Some(&llm_b), json!({})));
+    let requester = kafclaw_group::GroupAgent::builder(
+        kafclaw_group::KafkaSettings::plaintext(&net.brokers),
+        &net.group,
+        "late-requester",
+    )
+    .heartbeat_interval(Duration::from_secs(1))
+    .build()
+    .await
+    .unwrap();
+    requester.join().await.unwrap();
+    // The sender does not refuse a past deadline; the receiver must.
+    let resp = requester
+        .submit(
+            kafclaw_group::TaskSpec::to("agent-b", "already too late")
+                .deadline(chrono::Utc::now() - chrono::Duration::seconds(5))
+                .timeout(Duration::from_secs(30)),
+        )
+        .await
+        .expect("B's response to the late task");
+    requester.shutdown().await;
+    assert_eq!(resp.status, "rejected", "{resp:?}");
+    assert_eq!(resp.responder_id, "agent-b", "{resp:?}");
+    assert!(
+        resp.content.contains("deadline") && resp.content.contains("passed"),
+        "{resp:?}"
+    );
+    // B recorded its rejection (so it is done with the task) and never asked its model
+    // nor started an agent task.
+    delegation_until(&b, "B's rejection", |e| {
+        e["event_type"] == "rejected" && e["task_id"] == resp.task_id.as_str()
+    })
+    .await;
+    assert!(
+        llm_b.requests().is_empty(),
+        "B's model saw a task past its deadline: {}",
+        request_text(&llm_b, 0)
+    );
+    let (_, tasks) = b.get("/api/v1/tasks?channel=group").await;
+    assert_eq!(tasks["tasks"], json!([]), "{tasks:#}");
 }
 
 /// The example configurations in examples/group-demo parse and validate.
