@@ -57,6 +57,18 @@ done
 command -v kcat >/dev/null || die "kcat is not installed (Debian: apt-get install kcat)"
 command -v jq >/dev/null || die "jq is not installed (Debian: apt-get install jq)"
 
+# The tested versions (README.md): kcat 1.7 and jq 1.6, by major.minor. Another
+# version exits 2 before anything is read or written (the option and output formats
+# this script relies on differ between releases).
+tested_kcat=1.7 tested_jq=1.6
+kcat_version=$(kcat -V 2>&1 | sed -n 's/^Version \([0-9][0-9]*\.[0-9][0-9]*[0-9.]*\).*/\1/p' | head -n 1)
+jq_version=$(jq --version 2>&1 | sed -n 's/^jq-\([0-9][0-9]*\.[0-9][0-9]*[0-9.]*\).*/\1/p' | head -n 1)
+[[ $kcat_version =~ ^([0-9]+\.[0-9]+) && ${BASH_REMATCH[1]} == "$tested_kcat" ]] \
+    || die "kcat ${kcat_version:-of an unknown version} ($(command -v kcat)): this agent is tested with kcat $tested_kcat.x only (Debian bookworm: kcat 1.7.1-2)"
+[[ $jq_version =~ ^([0-9]+\.[0-9]+) && ${BASH_REMATCH[1]} == "$tested_jq" ]] \
+    || die "jq ${jq_version:-of an unknown version} ($(command -v jq)): this agent is tested with jq $tested_jq.x only (Debian bookworm: jq 1.6-2.1)"
+echo "shell agent $me: bash $BASH_VERSION, kcat $kcat_version, jq $jq_version" >&2
+
 # Seconds (maybe fractional, e.g. 0.5) to milliseconds, without floating point.
 to_ms() {
     local s=$1 int frac

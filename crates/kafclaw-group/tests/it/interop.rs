@@ -2,7 +2,9 @@
 //! (examples/python-agent, examples/node-agent, examples/shell-agent), as real
 //! processes, in one group on the real broker. Each provides one skill and asks the
 //! other three; every agent must see the others in its roster, all twelve ordered
-//! pairs must exchange a task and its answer, every keyed record must sit in the
+//! pairs must exchange a task and its answer, the Rust agent must also get an answer
+//! from each example agent to a task targeted at it on `group.{g}.requests`, every
+//! agent must publish periodic heartbeats, every keyed record must sit in the
 //! partition Java's murmur2 picks for its key, and every record on the group's
 //! topics must validate against the published schemas (schemas/, checked with the
 //! Python `jsonschema` library by scripts/validate_records.py, and with our own
@@ -29,6 +31,9 @@ const WAIT: Duration = Duration::from_secs(90);
 /// 6 s, so a process that a loaded machine delays for a few seconds stays listed.
 const BEAT: Duration = Duration::from_secs(1);
 const MISSED: u32 = 6;
+/// Periodic heartbeats every agent must publish (after the joins, see
+/// [`periodic_heartbeats`]) before the test stops them.
+const MIN_HEARTBEATS: usize = 2;
 const RUST: &str = "rust-agent";
 /// (agent id, language) of the example agents.
 const EXTERNAL: [(&str, &str); 3] = [
@@ -369,6 +374,22 @@ async fn rust_python_node_and_shell_agents_share_a_group_and_answer_each_other()
         assert_eq!(resp.responder_id, id, "{resp:?}");
         assert_eq!(resp.content, format!("{id} ({lang}) did: {text}"));
     }
+    // Rust -> each of the others by agent id: a `request` with `target_id` and no
+    // skill on group.{g}.requests, answered by a `response` on group.{g}.responses.
+    // task id -> the agent it was for.
+    let mut targeted: BTreeMap<String, String> = BTreeMap::new();
+    for (id, lang) in EXTERNAL {
+        let text = format!("targeted from {RUST} to {id}");
+        let resp = tokio::time::timeout(WAIT, rust.submit(TaskSpec::to(id, text.clone())))
+            .await
+            .unwrap_or_else(|_| panic!("no answer from {id} to a targeted task"))
+            .unwrap_or_else(|e| panic!("targeted task to {id}: {e}"));
+        assert_eq!(resp.status, "completed", "{resp:?}");
+        assert_eq!(resp.responder_id, id, "{resp:?}");
+        assert_eq!(resp.content, format!("{id} ({lang}) did: {text}"));
+        targeted.insert(resp.task_id.clone(), id.to_owned());
+    }
+    assert_eq!(targeted.len(), EXTERNAL.len(), "task ids: {targeted:?}");
     wait_for("every example agent has its three answers", &procs, || {
         procs.iter().all(|p| p.events("answer").len() >= 3)
     })
@@ -403,14 +424,18 @@ async fn rust_python_node_and_shell_agents_share_a_group_and_answer_each_other()
         let expected: BTreeSet<String> = all.iter().filter(|id| *id != p.id).cloned().collect();
         assert_eq!(asked, expected, "{} asked", p.id);
     }
-    // Each agent ran exactly the three tasks the others sent it.
-    wait_for("every example agent served three tasks", &procs, || {
-        procs.iter().all(|p| p.events("served").len() >= 3)
+    // Each agent ran exactly the three skill tasks the others sent it, and the one
+    // task the Rust agent targeted at it (no skill).
+    wait_for("every example agent served four tasks", &procs, || {
+        procs.iter().all(|p| p.events("served").len() >= 4)
     })
     .await;
     for p in &procs {
-        let from: Vec<String> = p
+        let (by_skill, other): (Vec<Value>, Vec<Value>) = p
             .events("served")
+            .into_iter()
+            .partition(|e| e["skill"] == skill_of(p.id).as_str());
+        let from: Vec<String> = by_skill
             .iter()
             .map(|e| e["requester_id"].as_str().unwrap_or_default().to_owned())
             .collect();
@@ -418,12 +443,48 @@ async fn rust_python_node_and_shell_agents_share_a_group_and_answer_each_other()
         let mut sorted = from.clone();
         sorted.sort();
         assert_eq!(sorted, expected, "{} served {from:?}", p.id);
+        let task: Vec<&String> = targeted
+            .iter()
+            .filter(|(_, to)| to.as_str() == p.id)
+            .map(|(task, _)| task)
+            .collect();
+        assert_eq!(
+            other.len(),
+            1,
+            "{} served besides its skill: {other:?}",
+            p.id
+        );
+        assert_eq!(other[0]["task_id"], task[0].as_str(), "{}: {other:?}", p.id);
+        assert_eq!(other[0]["requester_id"], RUST, "{}: {other:?}", p.id);
+        assert_eq!(other[0]["skill"], "", "{}: {other:?}", p.id);
     }
     let mut rust_served = served.lock().unwrap().clone();
     rust_served.sort();
     let mut expected: Vec<String> = EXTERNAL.iter().map(|(id, _)| id.to_string()).collect();
     expected.sort();
     assert_eq!(rust_served, expected, "the Rust agent served");
+
+    // Periodic heartbeats, read on the wire while every agent still runs: at least
+    // MIN_HEARTBEATS each after the joins (a deadline, not a sleep: the interval is
+    // BEAT, so this takes a few seconds at most after the exchanges above).
+    let announce = format!("group.{group}.announce");
+    let beating = kafclaw_testkit::wait_until_async(WAIT, Duration::from_millis(500), || {
+        let (transport, announce, all) = (&transport, &announce, &all);
+        async move {
+            let beats = periodic_heartbeats(&read_all(transport, announce).await, all);
+            all.iter()
+                .all(|a| beats.get(a).copied().unwrap_or(0) >= MIN_HEARTBEATS)
+        }
+    })
+    .await;
+    if !beating {
+        let beats = periodic_heartbeats(&read_all(&transport, &announce).await, &all);
+        let details: Vec<String> = procs.iter().map(Proc::describe).collect();
+        panic!(
+            "timed out waiting for {MIN_HEARTBEATS} periodic heartbeats from every agent: {beats:?}\n{}",
+            details.join("\n")
+        );
+    }
 
     // Every agent leaves cleanly.
     for p in &mut procs {
@@ -445,7 +506,52 @@ async fn rust_python_node_and_shell_agents_share_a_group_and_answer_each_other()
     }
     rust.shutdown().await;
 
-    check_records(&transport, &group, &all, &python).await;
+    check_records(&transport, &group, &all, &targeted, &python).await;
+}
+
+/// Per agent of `all`, the `heartbeat` announces it published on `announce` later
+/// than two heartbeat intervals after the last `join` of `all` (by record time): by
+/// then the extra heartbeat an agent sends at once to greet a newcomer is out, so
+/// what is counted is periodic. Empty until every agent of `all` has joined.
+fn periodic_heartbeats(
+    announce: &[kafclaw_group::InRecord],
+    all: &BTreeSet<String>,
+) -> BTreeMap<String, usize> {
+    let parsed: Vec<(i64, String, String)> = announce
+        .iter()
+        .filter_map(|r| {
+            let v: Value = serde_json::from_slice(&r.value).ok()?;
+            if v["type"] != "announce" {
+                return None;
+            }
+            let sender = v["sender_id"].as_str()?.to_owned();
+            let action = v["payload"]["action"].as_str()?.to_owned();
+            Some((r.timestamp.timestamp_millis(), sender, action))
+        })
+        .collect();
+    let joined: BTreeMap<&String, i64> = parsed
+        .iter()
+        .filter(|(_, sender, action)| action == "join" && all.contains(sender))
+        .fold(BTreeMap::new(), |mut m, (at, sender, _)| {
+            let e = m.entry(sender).or_insert(*at);
+            *e = (*e).max(*at);
+            m
+        });
+    if joined.len() < all.len() {
+        return BTreeMap::new();
+    }
+    let after = joined.values().copied().max().unwrap_or_default()
+        + 2 * i64::try_from(BEAT.as_millis()).unwrap();
+    let mut beats: BTreeMap<String, usize> = all.iter().map(|a| (a.clone(), 0)).collect();
+    for (at, sender, action) in &parsed {
+        if action == "heartbeat"
+            && *at > after
+            && let Some(n) = beats.get_mut(sender)
+        {
+            *n += 1;
+        }
+    }
+    beats
 }
 
 /// Every record on the group's topics: in the partition its key hashes to, valid
@@ -455,6 +561,7 @@ async fn check_records(
     transport: &KafkaTransport,
     group: &str,
     all: &BTreeSet<String>,
+    targeted: &BTreeMap<String, String>,
     python: &Path,
 ) {
     let group_name = kafclaw_envelope::GroupName::new(group).unwrap();
@@ -469,6 +576,15 @@ async fn check_records(
     let mut file = std::fs::File::create(&jsonl).unwrap();
     // sender -> types it wrote
     let mut wrote: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut announces = Vec::new();
+    // targeted task id -> its requests on group.{g}.requests, its responses on
+    // group.{g}.responses
+    let mut targeted_requests: BTreeMap<&String, Vec<Value>> = BTreeMap::new();
+    let mut targeted_responses: BTreeMap<&String, Vec<Value>> = BTreeMap::new();
+    let (requests, responses) = (
+        format!("group.{group}.requests"),
+        format!("group.{group}.responses"),
+    );
     let mut count = 0;
     for topic in &topics {
         let partitions = transport.partitions(topic).await.unwrap().len();
@@ -507,6 +623,22 @@ async fn check_records(
                 r.partition,
                 r.offset
             );
+            if let Some((task, _)) = value["payload"]["task_id"]
+                .as_str()
+                .and_then(|t| targeted.get_key_value(t))
+            {
+                if *topic == requests && kind == "request" {
+                    targeted_requests
+                        .entry(task)
+                        .or_default()
+                        .push(value.clone());
+                } else if *topic == responses && kind == "response" {
+                    targeted_responses
+                        .entry(task)
+                        .or_default()
+                        .push(value.clone());
+                }
+            }
             wrote.entry(sender).or_default().insert(kind);
             let line = serde_json::json!({
                 "topic": topic,
@@ -515,17 +647,53 @@ async fn check_records(
                 "value": String::from_utf8_lossy(&r.value),
             });
             writeln!(file, "{line}").unwrap();
+            if topic.ends_with(".announce") {
+                announces.push(r);
+            }
         }
     }
     drop(file);
     for agent in all {
         let kinds = wrote.get(agent).cloned().unwrap_or_default();
-        for kind in ["announce", "skill_request", "skill_response", "task_status"] {
+        // The example agents also answered a targeted task with a `response`.
+        let response = (agent != RUST).then_some("response");
+        for kind in ["announce", "skill_request", "skill_response", "task_status"]
+            .into_iter()
+            .chain(response)
+        {
             assert!(
                 kinds.contains(kind),
                 "{agent} wrote no {kind} (it wrote {kinds:?})"
             );
         }
+    }
+    let beats = periodic_heartbeats(&announces, all);
+    for agent in all {
+        assert!(
+            beats.get(agent).copied().unwrap_or(0) >= MIN_HEARTBEATS,
+            "{agent} did not publish {MIN_HEARTBEATS} periodic heartbeats: {beats:?}"
+        );
+    }
+    // Each targeted task: one `request` from the Rust agent with its target and no
+    // skill, and exactly one `response`, completed by its target.
+    for (task, to) in targeted {
+        let reqs = targeted_requests.get(task).cloned().unwrap_or_default();
+        assert_eq!(reqs.len(), 1, "requests of targeted task {task}: {reqs:?}");
+        let req = &reqs[0];
+        assert_eq!(req["sender_id"], RUST, "{req}");
+        assert_eq!(req["payload"]["requester_id"], RUST, "{req}");
+        assert_eq!(req["payload"]["target_id"], to.as_str(), "{req}");
+        assert!(req["payload"]["skill"].is_null(), "{req}");
+        let resps = targeted_responses.get(task).cloned().unwrap_or_default();
+        assert_eq!(
+            resps.len(),
+            1,
+            "responses to targeted task {task}: {resps:?}"
+        );
+        let resp = &resps[0];
+        assert_eq!(resp["sender_id"], to.as_str(), "{resp}");
+        assert_eq!(resp["payload"]["responder_id"], to.as_str(), "{resp}");
+        assert_eq!(resp["payload"]["status"], "completed", "{resp}");
     }
     let root = workspace_root();
     let out = Command::new(python)
@@ -568,6 +736,88 @@ fn the_python_agent_requirements_are_in_the_test_environment() {
         missing.is_empty(),
         "pinned in examples/python-agent/requirements.txt but not in scripts/requirements-test.txt: {missing:?}"
     );
+}
+
+/// examples/shell-agent/agent.sh runs only with the kcat and jq major.minor versions
+/// it was tested with (its README): another one, or one it cannot read, exits 2 with
+/// a message before the agent touches a broker; the tested ones pass the check, and
+/// it prints the versions it runs with. Fake `kcat` and `jq` first on PATH play the
+/// versions.
+#[test]
+fn the_shell_agent_checks_the_kcat_and_jq_versions() {
+    use std::os::unix::fs::PermissionsExt as _;
+    if !Command::new("bash")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+    {
+        assert!(
+            !kafclaw_testkit::is_ci(|k| std::env::var(k).ok()),
+            "bash is not installed"
+        );
+        eprintln!("skipping: bash is not installed");
+        return;
+    }
+    let script = workspace_root().join("examples/shell-agent/agent.sh");
+    let run = |kcat: &str, jq: &str| {
+        let dir = tempfile::tempdir().unwrap();
+        for (tool, out) in [("kcat", kcat), ("jq", jq)] {
+            let path = dir.path().join(tool);
+            std::fs::write(&path, format!("#!/bin/sh\n{out}\n")).unwrap();
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        let path = format!(
+            "{}:{}",
+            dir.path().display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        // An invalid --missed-heartbeats stops the agent (exit 2) right after the
+        // version check, before it reads or writes anything.
+        let out = Command::new("bash")
+            .arg(&script)
+            .args([
+                "--group",
+                "g",
+                "--agent-id",
+                "sh-v",
+                "--missed-heartbeats",
+                "0",
+            ])
+            .env("PATH", path)
+            .env_remove("KAFCLAW_GROUP_KAFKA_BROKERS")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let kcat_ok = "echo 'Version 1.7.1 (JSON, Transactions, librdkafka 2.0.2)'";
+    let jq_ok = "echo jq-1.6";
+    let (code, err) = run(kcat_ok, jq_ok);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("shell agent sh-v: bash ") && err.contains(", kcat 1.7.1, jq 1.6\n"),
+        "{err}"
+    );
+    assert!(err.contains("--missed-heartbeats must be"), "{err}");
+    for (kcat, jq, want) in [
+        ("echo 'Version 1.6.0 (JSON)'", jq_ok, "kcat 1.6.0 ("),
+        ("echo 'Version 1.70.0 (JSON)'", jq_ok, "kcat 1.70.0 ("),
+        ("exit 1", jq_ok, "kcat of an unknown version ("),
+        (kcat_ok, "echo jq-1.7.1", "jq 1.7.1 ("),
+        (kcat_ok, "echo jq-1.61", "jq 1.61 ("),
+    ] {
+        let (code, err) = run(kcat, jq);
+        assert_eq!(code, Some(2), "{kcat} / {jq}: {err}");
+        assert!(
+            err.contains(&format!("error: {want}")) && err.contains("tested with"),
+            "{kcat} / {jq}: {err}"
+        );
+        assert!(!err.contains("shell agent sh-v:"), "{kcat} / {jq}: {err}");
+    }
 }
 
 /// scripts/validate_records.py, which the interop test trusts, rejects what it must:
