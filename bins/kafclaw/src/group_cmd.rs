@@ -557,18 +557,19 @@ async fn members(setup: &GroupSetup, json: bool) -> anyhow::Result<ExitCode> {
         }
     };
     println!(
-        "{:<28} {:<14} {:<12} {:>10}",
+        "{:<28} {:<14} {:<12} {:>10}  SKILLS",
         "AGENT", "ROLE", "ZONE", "LAST SEEN"
     );
     let now = Utc::now();
     for m in &roster {
         let age = (now - m.last_seen).num_milliseconds().max(0) as f64 / 1000.0;
         println!(
-            "{:<28} {:<14} {:<12} {:>9.1}s",
+            "{:<28} {:<14} {:<12} {:>9.1}s  {}",
             m.agent_id,
             dash(m.role()),
             dash(m.zone()),
-            age
+            age,
+            dash(&m.identity.skills.join(","))
         );
     }
     Ok(ExitCode::SUCCESS)

@@ -935,11 +935,23 @@ async fn a_headless_agent_joins_its_group_and_answers() {
     let members: Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
     let listed = members
         .as_array()
-        .or_else(|| members["members"].as_array())
         .unwrap_or_else(|| panic!("no member list: {members:#}"));
     assert!(
         listed.iter().any(|m| m["agent_id"] == "agent-b"),
         "agent-b is not listed: {members:#}"
+    );
+    // The table names its skill too.
+    let out = net.cli(&["members"]);
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        table.lines().next().unwrap_or_default().ends_with("SKILLS"),
+        "{table}"
+    );
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with("agent-b ") && l.trim_end().ends_with("upper")),
+        "{table}"
     );
     // ... and answers a task for its skill.
     let out = net.cli(&[
