@@ -492,6 +492,51 @@ async fn zone_tasks_are_answered_by_the_zone_member_through_its_agent_loop() {
     assert_eq!(answer["content"], "BLUE-ANSWER: the blue build is green.");
     assert_eq!(llm_r.requests().len(), 2);
 
+    // A zone task over the delegation depth limit (3 by default) is refused by the
+    // member before its model sees it, with the reason as the answer.
+    let deep_id = "deep-zone-task-1";
+    let mut req = kafclaw_envelope::TaskRequest::new(deep_id, "boss", "too deep", "go deeper");
+    req.target_id = Some("worker-r".into());
+    req.delegation_depth = 4;
+    req.deadline_at = (chrono::Utc::now() + chrono::Duration::seconds(60))
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let env = kafclaw_envelope::GroupEnvelope::new("boss", kafclaw_envelope::Message::Request(req))
+        .with_zone_id("red");
+    {
+        use kafclaw_group::{KafkaSettings, KafkaTransport, OutRecord, Transport};
+        let t = KafkaTransport::connect(&KafkaSettings::plaintext(&brokers))
+            .await
+            .unwrap();
+        t.produce(
+            &format!("group.{group}.zone.red.requests"),
+            OutRecord::keyed(deep_id, env.to_json().unwrap()),
+        )
+        .await
+        .unwrap();
+    }
+    let red_responses = format!("group.{group}.zone.red.responses");
+    let refusal = wait_until_async(Duration::from_secs(60), Duration::from_millis(200), || {
+        let (brokers, topic) = (brokers.clone(), red_responses.clone());
+        async move {
+            topic_records(&brokers, &topic).await.iter().any(|v| {
+                let e: Value = serde_json::from_str(v).unwrap_or_default();
+                e["type"] == "response"
+                    && e["payload"]["task_id"] == deep_id
+                    && e["payload"]["responder_id"] == "worker-r"
+                    && e["payload"]["status"] == "failed"
+                    && e["payload"]["content"]
+                        .as_str()
+                        .is_some_and(|c| c.contains("delegation depth 4 exceeds the maximum of 3"))
+            })
+        }
+    })
+    .await;
+    assert!(
+        refusal,
+        "no refusal of the too-deep zone task on {red_responses}"
+    );
+    assert_eq!(llm_r.requests().len(), 2);
+
     // On the wire: worker-r's spans of the red task went to red's responses topic,
     // tagged with the zone, and not to the group's traces topic, which the outsider
     // reads (and stores: none of them is in its timeline).
