@@ -4,7 +4,10 @@
 //! other three; every agent must see the others in its roster, all twelve ordered
 //! pairs must exchange a task and its answer, the Rust agent must also get an answer
 //! from each example agent to a task targeted at it on `group.{g}.requests`, every
-//! agent must publish periodic heartbeats, every keyed record must sit in the
+//! agent must publish periodic heartbeats. Then a second instance of each example
+//! agent joins, all three providing one shared skill, and the Rust agent's tasks for
+//! it must each be run and answered once, by the first claimant on `tasks.status`
+//! (see [`contested_skill_tasks`]). Every keyed record must sit in the
 //! partition Java's murmur2 picks for its key, and every record on the group's
 //! topics must validate against the published schemas (schemas/, checked with the
 //! Python `jsonschema` library by scripts/validate_records.py, and with our own
@@ -41,6 +44,23 @@ const EXTERNAL: [(&str, &str); 3] = [
     ("node-agent", "node"),
     ("shell-agent", "shell"),
 ];
+
+/// The contested case: one more instance of each example agent (an agent id of its
+/// own, no asks), all three providing [`SHARED`], which the Rust agent then asks
+/// [`CONTESTED`] times; the claims on `tasks.status` decide who runs each task.
+const CONTENDERS: [(&str, &str); 3] = [
+    ("python-contender", "python"),
+    ("node-contender", "node"),
+    ("shell-contender", "shell"),
+];
+const SHARED: &str = "interop-shared";
+const CONTESTED: usize = 10;
+
+/// The shell agent writes only Go's envelope fields, so its records are validated
+/// without our extensions.
+fn is_shell(agent: &str) -> bool {
+    agent.starts_with("shell-")
+}
 
 fn skill_of(agent: &str) -> String {
     format!("interop-{}", agent.trim_end_matches("-agent"))
@@ -113,10 +133,31 @@ struct Proc {
     child: Child,
     events: Arc<Mutex<Vec<Value>>>,
     stderr: Arc<Mutex<String>>,
+    /// The thread reading stdout: finished once the process and its children closed it.
+    stdout_reader: std::thread::JoinHandle<()>,
 }
 
 impl Proc {
+    /// An example agent of the main exchange: its own skill, asking the other three.
     fn spawn(id: &'static str, lang: &str, python: &Path, brokers: &str, group: &str) -> Self {
+        let asks: Vec<String> = std::iter::once(RUST)
+            .chain(EXTERNAL.iter().map(|(o, _)| *o))
+            .filter(|other| *other != id)
+            .map(|other| format!("{}=from {id} to {other}", skill_of(other)))
+            .collect();
+        Self::start(id, lang, &skill_of(id), &asks, python, brokers, group)
+    }
+
+    /// An example agent providing `skill` and submitting each of `asks` (`SKILL=TEXT`).
+    fn start(
+        id: &'static str,
+        lang: &str,
+        skill: &str,
+        asks: &[String],
+        python: &Path,
+        brokers: &str,
+        group: &str,
+    ) -> Self {
         let root = workspace_root();
         let mut cmd = match lang {
             "python" => {
@@ -135,12 +176,9 @@ impl Proc {
                 c
             }
         };
-        cmd.arg("--skill").arg(skill_of(id));
-        for other in std::iter::once(RUST).chain(EXTERNAL.iter().map(|(o, _)| *o)) {
-            if other != id {
-                cmd.arg("--ask")
-                    .arg(format!("{}=from {id} to {other}", skill_of(other)));
-            }
+        cmd.arg("--skill").arg(skill);
+        for ask in asks {
+            cmd.arg("--ask").arg(ask);
         }
         cmd.env("KAFCLAW_GROUP_KAFKA_BROKERS", brokers)
             .env("KAFCLAW_GROUP_GROUP_NAME", group)
@@ -164,7 +202,7 @@ impl Proc {
         let out = child.stdout.take().expect("piped stdout");
         let err = child.stderr.take().expect("piped stderr");
         let (ev, se) = (Arc::clone(&events), Arc::clone(&stderr));
-        std::thread::spawn(move || {
+        let stdout_reader = std::thread::spawn(move || {
             for line in BufReader::new(out).lines().map_while(Result::ok) {
                 let event = serde_json::from_str::<Value>(&line)
                     .unwrap_or_else(|_| serde_json::json!({"event": "not-json", "line": line}));
@@ -183,7 +221,13 @@ impl Proc {
             child,
             events,
             stderr,
+            stdout_reader,
         }
+    }
+
+    /// True once every line the agent printed has been read (stdout closed).
+    fn output_read(&self) -> bool {
+        self.stdout_reader.is_finished()
     }
 
     fn events(&self, kind: &str) -> Vec<Value> {
@@ -486,6 +530,16 @@ async fn rust_python_node_and_shell_agents_share_a_group_and_answer_each_other()
         );
     }
 
+    // Contested: three more example agents provide one shared skill; each of the
+    // Rust agent's tasks for it must be run by the first claimant only.
+    contested_skill_tasks(&rust, &transport, &group, &python, &broker.brokers).await;
+    let mut rust_served = served.lock().unwrap().clone();
+    rust_served.sort();
+    assert_eq!(
+        rust_served, expected,
+        "the Rust agent served (after the contest)"
+    );
+
     // Every agent leaves cleanly.
     for p in &mut procs {
         let status = p.stop();
@@ -507,6 +561,380 @@ async fn rust_python_node_and_shell_agents_share_a_group_and_answer_each_other()
     rust.shutdown().await;
 
     check_records(&transport, &group, &all, &targeted, &python).await;
+}
+
+/// Contested tasks: task id -> (the content sent, the Rust agent's answer, the
+/// claim winner as the Rust agent saw it).
+type Asked = BTreeMap<String, (String, kafclaw_envelope::TaskResponse, Option<String>)>;
+/// Task id -> its records on one topic, in partition order, with their partition.
+type ByTask = BTreeMap<String, Vec<(i32, Value)>>;
+
+/// The contested case: [`CONTENDERS`] (a second instance of each example agent, with
+/// an agent id of its own) all provide [`SHARED`], and the Rust agent submits
+/// [`CONTESTED`] skill tasks for it at once. The claim rule (docs/wire-protocol.md:
+/// the first `accepted` on `tasks.status` in partition order, whose `responder_id`
+/// is its sender, wins; only the winner runs the task) is checked on the wire and in
+/// the contenders' own `served` events, which must agree with each other and with the
+/// answers the Rust agent got. The contenders are stopped (SIGTERM, clean exit) before
+/// the wire is read, so a late answer from a loser cannot be missed.
+async fn contested_skill_tasks(
+    rust: &kafclaw_group::GroupAgent,
+    transport: &KafkaTransport,
+    group: &str,
+    python: &Path,
+    brokers: &str,
+) {
+    // kcat cannot create topics: the shared skill's exist before the shell contender.
+    for dir in ["requests", "responses"] {
+        transport
+            .ensure_topic(&format!("group.{group}.skill.{SHARED}.{dir}"), 3, 1)
+            .await
+            .unwrap();
+    }
+    let mut contenders: Vec<Proc> = CONTENDERS
+        .iter()
+        .map(|(id, lang)| Proc::start(id, lang, SHARED, &[], python, brokers, group))
+        .collect();
+    let providers: Vec<String> = CONTENDERS
+        .iter()
+        .map(|(id, _)| (*id).to_owned())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    // `ready` comes after an agent fixed its start positions (by record time, from
+    // its start): every request written after it reaches it.
+    wait_for("every contender is ready", &contenders, || {
+        contenders.iter().all(|p| !p.events("ready").is_empty())
+    })
+    .await;
+    wait_for(
+        &format!("the manifest lists {providers:?} as the live providers of {SHARED}"),
+        &contenders,
+        || {
+            rust.skills().iter().any(|s| {
+                s.name == SHARED && s.registered_by == providers && s.live_providers == providers
+            })
+        },
+    )
+    .await;
+
+    // All tasks out first, then all answers awaited together, so the contenders
+    // race for each of them.
+    let mut pending = Vec::new();
+    for i in 0..CONTESTED {
+        let text = format!("contested task {i} from {RUST}");
+        let task = rust
+            .submit_task(TaskSpec::open(text.clone()).skill(SHARED))
+            .await
+            .unwrap_or_else(|e| panic!("submit {text}: {e}"));
+        pending.push((text, task));
+    }
+    let answers = futures::future::join_all(pending.into_iter().map(|(text, task)| async move {
+        let id = task.task_id().to_owned();
+        let progress = task.progress();
+        let resp = tokio::time::timeout(WAIT, task.wait()).await;
+        // The claim winner as the Rust agent saw it, if it read the claim before the
+        // answer (it stops following a task once answered).
+        let worker = progress.borrow().worker.clone();
+        (id, text, resp, worker)
+    }))
+    .await;
+    let mut asked: Asked = BTreeMap::new();
+    for (id, text, resp, worker) in answers {
+        let resp = match resp {
+            Ok(Ok(resp)) => resp,
+            Ok(Err(e)) => panic!("{text} ({id}): {e}"),
+            Err(_) => {
+                let details: Vec<String> = contenders.iter().map(Proc::describe).collect();
+                panic!("no answer to {text} ({id})\n{}", details.join("\n"));
+            }
+        };
+        assert!(
+            asked.insert(id.clone(), (text, resp, worker)).is_none(),
+            "task id {id} used twice"
+        );
+    }
+    assert_eq!(asked.len(), CONTESTED);
+
+    // The winners finish with `completed` on tasks.status after their answer.
+    let status_topic = format!("group.{group}.tasks.status");
+    let finished = kafclaw_testkit::wait_until_async(WAIT, Duration::from_millis(200), || {
+        let (transport, status_topic, asked) = (transport, &status_topic, &asked);
+        async move {
+            let done: BTreeSet<String> = read_all(transport, status_topic)
+                .await
+                .iter()
+                .filter_map(|r| serde_json::from_slice::<Value>(&r.value).ok())
+                .filter(|v| v["payload"]["status"] == "completed")
+                .filter_map(|v| v["payload"]["task_id"].as_str().map(str::to_owned))
+                .collect();
+            asked.keys().all(|t| done.contains(t))
+        }
+    })
+    .await;
+    assert!(
+        finished,
+        "not every contested task has a `completed` status on {status_topic}"
+    );
+    // A barrier before stopping them: each contender answers a task targeted at it,
+    // sent now. Each agent handles records in the order it reads them, and the
+    // contested requests were read long before, so once it logged this one it has
+    // done all it would do about the contested tasks (a loser's wrong answer
+    // included); only then are they stopped.
+    let barriers = futures::future::join_all(CONTENDERS.iter().map(|(id, lang)| async move {
+        let text = format!("barrier for {id}");
+        let resp = tokio::time::timeout(WAIT, rust.submit(TaskSpec::to(*id, text.clone())))
+            .await
+            .unwrap_or_else(|_| panic!("no answer from {id} to its barrier task"))
+            .unwrap_or_else(|e| panic!("barrier task to {id}: {e}"));
+        assert_eq!(resp.status, "completed", "{resp:?}");
+        assert_eq!(resp.responder_id, *id, "{resp:?}");
+        assert_eq!(resp.content, format!("{id} ({lang}) did: {text}"));
+        ((*id).to_owned(), resp.task_id)
+    }))
+    .await;
+    // barrier task id -> its contender
+    let barriers: BTreeMap<String, String> = barriers.into_iter().map(|(id, t)| (t, id)).collect();
+    wait_for(
+        "every contender logged its barrier task",
+        &contenders,
+        || {
+            contenders.iter().all(|p| {
+                p.events("served").iter().any(|e| {
+                    barriers.get(e["task_id"].as_str().unwrap_or_default())
+                        == Some(&p.id.to_owned())
+                })
+            })
+        },
+    )
+    .await;
+    for p in &mut contenders {
+        let status = p.stop();
+        assert!(
+            status.success(),
+            "{} exited with {status}\n{}",
+            p.id,
+            p.describe()
+        );
+    }
+    wait_for(
+        "the contenders' output is read to its end",
+        &contenders,
+        || contenders.iter().all(Proc::output_read),
+    )
+    .await;
+
+    // What each contender says it ran: task id -> agents.
+    let mut ran: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut problems = Vec::new();
+    for p in &contenders {
+        if !p.events("not-json").is_empty() {
+            problems.push(format!("{} printed lines that are not JSON", p.id));
+        }
+        for e in p.events("served") {
+            let task = e["task_id"].as_str().unwrap_or_default().to_owned();
+            if let Some(to) = barriers.get(&task) {
+                if to != p.id || e["skill"] != "" || e["requester_id"] != RUST {
+                    problems.push(format!("{} served {to}'s barrier task: {e}", p.id));
+                }
+                continue;
+            }
+            if e["skill"] != SHARED || e["requester_id"] != RUST {
+                problems.push(format!("{} served something else: {e}", p.id));
+            }
+            ran.entry(task).or_default().push(p.id.to_owned());
+        }
+    }
+    problems.extend(check_contest(transport, group, &asked, &ran).await);
+    if !problems.is_empty() {
+        let details: Vec<String> = contenders.iter().map(Proc::describe).collect();
+        panic!(
+            "the claim rule does not hold for the contested skill {SHARED}:\n{}\n\n{}",
+            problems.join("\n"),
+            details.join("\n")
+        );
+    }
+}
+
+/// The contested tasks on the wire (read raw, every partition from its start) against
+/// the claim rule, the Rust agent's answers and the contenders' logs (`ran`: task id
+/// -> the contenders whose `served` events name it). Returns what is wrong.
+async fn check_contest(
+    transport: &KafkaTransport,
+    group: &str,
+    asked: &Asked,
+    ran: &BTreeMap<String, Vec<String>>,
+) -> Vec<String> {
+    let mut problems = Vec::new();
+    let contender = |id: &str| CONTENDERS.iter().find(|(c, _)| *c == id).map(|(_, l)| *l);
+    // topic -> (task id -> its records on that topic, in partition order)
+    let mut by_task: BTreeMap<&str, ByTask> = BTreeMap::new();
+    let topics = [
+        ("status", format!("group.{group}.tasks.status")),
+        (
+            "skill requests",
+            format!("group.{group}.skill.{SHARED}.requests"),
+        ),
+        (
+            "skill responses",
+            format!("group.{group}.skill.{SHARED}.responses"),
+        ),
+        ("requests", format!("group.{group}.requests")),
+        ("responses", format!("group.{group}.responses")),
+    ];
+    for (what, topic) in &topics {
+        let map = by_task.entry(what).or_default();
+        for r in read_all(transport, topic).await {
+            let Ok(v) = serde_json::from_slice::<Value>(&r.value) else {
+                continue; // check_records reports it
+            };
+            let Some(task) = v["payload"]["task_id"].as_str().map(str::to_owned) else {
+                continue;
+            };
+            // Everything on the shared skill's topics must belong to an asked task.
+            if what.starts_with("skill") || asked.contains_key(&task) {
+                map.entry(task).or_default().push((r.partition, v));
+            }
+        }
+    }
+    let on = |what: &str, task: &str| -> Vec<(i32, Value)> {
+        by_task[what].get(task).cloned().unwrap_or_default()
+    };
+    for what in ["skill requests", "skill responses"] {
+        for task in by_task[what].keys() {
+            if !asked.contains_key(task) {
+                problems.push(format!("{what} of {SHARED} for a task never asked: {task}"));
+            }
+        }
+    }
+    // Per agent, how many claims it made and won (printed, to see the race).
+    let mut tally: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+    let mut contested = 0;
+    for (task, (text, answer, worker)) in asked {
+        let reqs = on("skill requests", task);
+        if reqs.len() != 1
+            || reqs[0].1["type"] != "skill_request"
+            || reqs[0].1["sender_id"] != RUST
+            || reqs[0].1["payload"]["requester_id"] != RUST
+            || reqs[0].1["payload"]["skill"] != SHARED
+        {
+            problems.push(format!(
+                "{task}: not exactly one skill_request from {RUST}: {reqs:?}"
+            ));
+        }
+        for what in ["requests", "responses"] {
+            let stray = on(what, task);
+            if !stray.is_empty() {
+                problems.push(format!(
+                    "{task}: records on group.{group}.{what}: {stray:?}"
+                ));
+            }
+        }
+        // The claims, in partition order (the key puts them all in one partition).
+        let statuses = on("status", task);
+        let parts: BTreeSet<i32> = statuses.iter().map(|(p, _)| *p).collect();
+        if parts.len() > 1 {
+            problems.push(format!("{task}: its statuses are in partitions {parts:?}"));
+        }
+        let claims: Vec<String> = statuses
+            .iter()
+            .map(|(_, v)| v)
+            .filter(|v| {
+                v["type"] == "task_status"
+                    && v["payload"]["status"] == "accepted"
+                    && v["payload"]["responder_id"] == v["sender_id"]
+            })
+            .filter_map(|v| v["sender_id"].as_str().map(str::to_owned))
+            .collect();
+        let Some(winner) = claims.first().cloned() else {
+            problems.push(format!("{task}: no claim on tasks.status: {statuses:?}"));
+            continue;
+        };
+        let claimants: BTreeSet<&String> = claims.iter().collect();
+        if claimants.len() != claims.len() {
+            problems.push(format!("{task}: an agent claimed it twice: {claims:?}"));
+        }
+        if let Some(c) = claimants.iter().find(|c| contender(c).is_none()) {
+            problems.push(format!(
+                "{task}: claimed by {c}, which does not provide {SHARED}"
+            ));
+        }
+        if claimants.len() > 1 {
+            contested += 1;
+        }
+        for c in &claimants {
+            let t = tally.entry((*c).clone()).or_default();
+            t.0 += 1;
+            t.1 += usize::from(**c == winner);
+        }
+        // Only the winner finishes it, with one completed status and one answer.
+        let completed: Vec<&Value> = statuses
+            .iter()
+            .map(|(_, v)| v)
+            .filter(|v| v["payload"]["status"] == "completed")
+            .collect();
+        if completed.len() != 1 || completed[0]["sender_id"] != winner.as_str() {
+            problems.push(format!(
+                "{task}: won by {winner} (claims {claims:?}), completed statuses: {completed:?}"
+            ));
+        }
+        let resps = on("skill responses", task);
+        if resps.len() != 1 {
+            problems.push(format!(
+                "{task}: won by {winner} (claims {claims:?}), {} answers on the wire: {resps:?}",
+                resps.len()
+            ));
+        }
+        for (_, r) in &resps {
+            if r["type"] != "skill_response"
+                || r["sender_id"] != winner.as_str()
+                || r["payload"]["responder_id"] != winner.as_str()
+                || r["payload"]["status"] != "completed"
+            {
+                problems.push(format!(
+                    "{task}: won by {winner} (claims {claims:?}), answered by: {r}"
+                ));
+            }
+        }
+        // The Rust agent's answer came from the winner, with the winner's content.
+        let lang = contender(&winner).unwrap_or("?");
+        if answer.responder_id != winner
+            || answer.status != "completed"
+            || answer.content != format!("{winner} ({lang}) did: {text}")
+        {
+            problems.push(format!(
+                "{task}: won by {winner} (claims {claims:?}), the Rust agent got {answer:?}"
+            ));
+        }
+        if worker.as_ref().is_some_and(|w| *w != winner) {
+            problems.push(format!(
+                "{task}: won by {winner} on the wire, by {worker:?} for the Rust agent"
+            ));
+        }
+        // The contenders' own logs: run once, by the winner.
+        let runners = ran.get(task).cloned().unwrap_or_default();
+        if runners != [winner.clone()] {
+            problems.push(format!(
+                "{task}: won by {winner} (claims {claims:?}), run by {runners:?}"
+            ));
+        }
+    }
+    for task in ran.keys() {
+        if !asked.contains_key(task) {
+            problems.push(format!("a contender ran a task never asked: {task}"));
+        }
+    }
+    // A race that nobody contested would test nothing: some task must have drawn
+    // claims from two agents at least.
+    if contested == 0 {
+        problems.push(format!(
+            "no task drew two claims (claims, wins per agent: {tally:?})"
+        ));
+    }
+    eprintln!(
+        "contested {SHARED}: {contested} of {CONTESTED} tasks claimed by two or more; claims, wins per agent: {tally:?}"
+    );
+    problems
 }
 
 /// Per agent of `all`, the `heartbeat` announces it published on `announce` later
@@ -566,9 +994,10 @@ async fn check_records(
 ) {
     let group_name = kafclaw_envelope::GroupName::new(group).unwrap();
     let mut topics: Vec<String> = group_name.all_topics().into_iter().collect();
-    for agent in all {
+    // Every agent's skill, and the contested one.
+    for skill in all.iter().map(|a| skill_of(a)).chain([SHARED.to_owned()]) {
         for dir in ["requests", "responses"] {
-            topics.push(format!("group.{group}.skill.{}.{dir}", skill_of(agent)));
+            topics.push(format!("group.{group}.skill.{skill}.{dir}"));
         }
     }
     let dir = tempfile::tempdir().unwrap();
@@ -609,7 +1038,7 @@ async fn check_records(
                     String::from_utf8_lossy(key)
                 );
             }
-            let strict = sender != "shell-agent";
+            let strict = !is_shell(&sender);
             let problems = validate(
                 &value,
                 &ValidateOptions {
@@ -667,6 +1096,29 @@ async fn check_records(
             );
         }
     }
+    // The contenders joined after the main exchange: the heartbeats the others sent
+    // at once to greet them are not periodic, so only what came before counts.
+    for (agent, _) in CONTENDERS {
+        let kinds = wrote.get(agent).cloned().unwrap_or_default();
+        for kind in ["announce", "task_status"] {
+            assert!(
+                kinds.contains(kind),
+                "{agent} wrote no {kind} (it wrote {kinds:?})"
+            );
+        }
+    }
+    let contenders_joined = announces
+        .iter()
+        .filter(|r| {
+            serde_json::from_slice::<Value>(&r.value).is_ok_and(|v| {
+                v["payload"]["action"] == "join"
+                    && CONTENDERS.iter().any(|(c, _)| v["sender_id"] == *c)
+            })
+        })
+        .map(|r| r.timestamp)
+        .min()
+        .expect("the contenders' joins on announce");
+    announces.retain(|r| r.timestamp < contenders_joined);
     let beats = periodic_heartbeats(&announces, all);
     for agent in all {
         assert!(
