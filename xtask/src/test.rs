@@ -15,15 +15,18 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use anyhow::{Context as _, bail};
 use kafclaw_testkit::{Broker, vars};
 
-/// First PLAINTEXT port tried for the test broker (away from the dev broker's 9092).
-const FIRST_TEST_PORT: u16 = 39092;
-/// Port blocks tried: 39092, 39102, ... (each broker needs P..=P+4).
+/// First PLAINTEXT port tried for the test broker: away from the dev broker's 9092, and
+/// below Linux's ephemeral range (32768-60999), so while a test has the broker stopped,
+/// no client's outgoing connection (nor a reconnect that connects to itself) can take
+/// the broker's port and make its restart fail with "Address already in use".
+const FIRST_TEST_PORT: u16 = 19092;
+/// Port blocks tried: 19092, 19102, ... up to 19582 (each broker needs P..=P+4).
 const PORT_STEP: u16 = 10;
 const PORT_ATTEMPTS: u16 = 50;
 
 #[derive(clap::Args)]
 pub(crate) struct TestArgs {
-    /// PLAINTEXT port of the test broker (default: the first free block from 39092 on).
+    /// PLAINTEXT port of the test broker (default: the first free block from 19092 on).
     #[arg(long)]
     pub(crate) kafka_port: Option<u16>,
     /// Extra arguments for `cargo test`, after `--` (e.g. `-- -p kafclaw-testkit -- --nocapture`).

@@ -467,6 +467,10 @@ impl<S: GroupStore, T: Transport> std::fmt::Debug for GroupAgent<S, T> {
 impl<S: GroupStore, T: Transport> GroupAgent<S, T> {
     async fn start(&self) -> Result<()> {
         let core = &self.core;
+        if !core.cfg.read_only && core.handler.is_some() {
+            // Before anything is read: a claim record read again must find its request.
+            core.load_open_tasks().await?;
+        }
         let window = core.cfg.window();
         let t = &core.topics;
         let onboarding_start = if core.cfg.onboarding.is_gated() {
@@ -776,6 +780,7 @@ impl<S: GroupStore, T: Transport> GroupAgent<S, T> {
             warn!(error = %e, "cannot store the own roster entry");
         }
         info!(group = %self.group(), agent = %self.agent_id(), "joined");
+        core.resume_open_tasks();
         Ok(())
     }
 

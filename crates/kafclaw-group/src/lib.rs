@@ -77,7 +77,9 @@ pub use protocol::ProtocolStats;
 pub use roster::Member;
 pub use settings::{KafkaSettings, SaslMechanism, SecurityProtocol, TlsFiles};
 pub use skills::SkillInfo;
-pub use store::{AuditRecord, DelegationRecord, GroupStore, GroupTxn, MemberRecord, SpanRecord};
+pub use store::{
+    AuditRecord, DelegationRecord, GroupStore, GroupTxn, MemberRecord, OpenTaskRecord, SpanRecord,
+};
 pub use tasks::{IncomingTask, PendingTask, TaskHandler, TaskProgress, TaskResult, TaskSpec};
 pub use transport::{
     FetchBatch, HEADER_MESSAGE_ID, InRecord, KafkaTransport, OffsetQuery, OutRecord,

@@ -28,7 +28,9 @@ use crate::error::{Error, Result};
 use crate::memory::{MemoryFailure, MemorySetup, MemoryShare, Provenance, SharedMemory, backoff};
 use crate::onboarding::{Onboarding, challenge_answer, new_challenge, sponsor_rank, verify_answer};
 use crate::roster::{Member, Roster, RosterChange};
-use crate::store::{AuditRecord, DelegationRecord, GroupStore, GroupTxn, MemberRecord, SpanRecord};
+use crate::store::{
+    AuditRecord, DelegationRecord, GroupStore, GroupTxn, MemberRecord, OpenTaskRecord, SpanRecord,
+};
 use crate::tasks::{
     Delegator, IncomingTask, PendingTask, TaskHandler, TaskProgress, TaskSpec, check_incoming,
     default_description, format_deadline, parse_deadline,
@@ -160,6 +162,14 @@ struct Claim {
     at: Option<Instant>,
 }
 
+/// What became of this agent's claim.
+enum ClaimOutcome {
+    /// It won: the request and its traceparent.
+    Won(Box<(TaskRequest, Option<String>)>),
+    /// Another agent's claim came first.
+    Lost,
+}
+
 struct MyOnboarding {
     correlation_id: String,
     sponsor: Option<String>,
@@ -193,6 +203,8 @@ struct State {
     manifest: TopicManifest,
     /// Skills this agent provides.
     provided: std::collections::BTreeSet<String>,
+    /// Tasks a previous run committed to, to resume once joined.
+    resume: Vec<OpenTaskRecord>,
     /// Tasks that came on a skill topic: task id → skill (their response goes back there).
     skill_tasks: HashMap<String, (String, Instant)>,
     /// Memory items received, by item id.
@@ -277,6 +289,7 @@ impl<S: GroupStore, T: Transport> Core<S, T> {
                 stats: ProtocolStats::default(),
                 manifest,
                 provided,
+                resume: Vec::new(),
                 skill_tasks: HashMap::new(),
                 memory: HashMap::new(),
                 ensured: HashSet::new(),
@@ -1334,14 +1347,21 @@ impl<S: GroupStore, T: Transport> Core<S, T> {
     }
 
     /// A status on `tasks.status` (or a Go agent's on `responses`).
-    fn on_status(self: &Arc<Self>, env: &GroupEnvelope, status: &TaskStatusPayload, claims: bool) {
+    /// A status; returns what became of this agent's claim, when this record decided it.
+    fn on_status(
+        self: &Arc<Self>,
+        env: &GroupEnvelope,
+        status: &TaskStatusPayload,
+        claims: bool,
+    ) -> Option<ClaimOutcome> {
         let mut st = lock(&self.state);
         let mut run = None;
         let mut winner = None;
+        let mut outcome = None;
         if claims && status.state() == Some(TaskState::Accepted) {
             if status.responder_id != env.sender_id {
                 st.stats.forged_claims += 1;
-                return;
+                return None;
             }
             let claim = st.claims.entry(status.task_id.clone()).or_default();
             claim.at.get_or_insert_with(Instant::now);
@@ -1350,6 +1370,9 @@ impl<S: GroupStore, T: Transport> Core<S, T> {
                 winner = Some(status.responder_id.clone());
                 if status.responder_id == self.cfg.agent_id {
                     run = claim.request.clone();
+                    outcome = run.clone().map(|won| ClaimOutcome::Won(Box::new(won)));
+                } else if claim.claimed_by_me {
+                    outcome = Some(ClaimOutcome::Lost);
                 }
             }
         }
@@ -1358,6 +1381,32 @@ impl<S: GroupStore, T: Transport> Core<S, T> {
         if let Some((req, traceparent)) = run {
             self.start_run(req, traceparent, false);
         }
+        outcome
+    }
+
+    /// What this agent commits to by reading `req` (on the requests topic, or a skill
+    /// request made ready by [`Self::skill_task`]): to run it (addressed to it) or to
+    /// claim it (open); nothing when it may not or need not work on it.
+    fn commitment(
+        &self,
+        req: &TaskRequest,
+        traceparent: Option<&String>,
+    ) -> Option<OpenTaskRecord> {
+        let me = self.cfg.agent_id.as_str();
+        if req.requester_id == me || self.cfg.read_only || !self.capable(req) {
+            return None;
+        }
+        let targeted = match req.target_id.as_deref().filter(|t| !t.is_empty()) {
+            Some(target) if target != me => return None,
+            Some(_) => true,
+            None => false,
+        };
+        Some(OpenTaskRecord {
+            request: req.clone(),
+            traceparent: traceparent.cloned(),
+            targeted,
+            running: targeted,
+        })
     }
 
     fn start_run(self: &Arc<Self>, req: TaskRequest, traceparent: Option<String>, targeted: bool) {
@@ -1445,13 +1494,70 @@ impl<S: GroupStore, T: Transport> Core<S, T> {
             tokio::time::sleep(STATUS_TRAIL).await;
             self.publish_all_statuses(&task_id, targeted, ok, (state, &summary))
                 .await;
-            return;
+        } else {
+            if !early_done {
+                // Interrupted while publishing: finish, to keep the statuses in order.
+                early_statuses.await;
+            }
+            self.publish_status(&task_id, state, &summary).await;
         }
-        if !early_done {
-            // Interrupted while publishing: finish, to keep the statuses in order.
-            early_statuses.await;
+        // Answered: a restart no longer resumes it (a crash before this line answers
+        // it again; the requester ignores a second response).
+        if let Err(e) = self
+            .store
+            .finish_open_task(self.cfg.group.as_str(), &task_id)
+            .await
+        {
+            warn!(task = %task_id, error = %e, "cannot mark the task answered in the store");
         }
-        self.publish_status(&task_id, state, &summary).await;
+    }
+
+    /// Loads the tasks a previous run committed to and did not answer, before anything
+    /// is read: claims wait for their outcome again (the claim records are read again
+    /// from the stored offsets); all of them are taken up once the agent has joined.
+    pub async fn load_open_tasks(&self) -> Result<()> {
+        let open = self.store.open_tasks(self.cfg.group.as_str()).await?;
+        if open.is_empty() {
+            return Ok(());
+        }
+        info!(
+            tasks = open.len(),
+            "resuming group tasks a restart interrupted"
+        );
+        let mut st = lock(&self.state);
+        for task in open {
+            let id = task.request.task_id.clone();
+            if let Some(skill) = &task.request.skill {
+                st.skill_tasks
+                    .insert(id.clone(), (skill.clone(), Instant::now()));
+            }
+            if !task.running {
+                let claim = st.claims.entry(id).or_default();
+                claim.at.get_or_insert_with(Instant::now);
+                claim.claimed_by_me = true;
+                claim.request = Some((task.request.clone(), task.traceparent.clone()));
+            }
+            st.resume.push(task);
+        }
+        Ok(())
+    }
+
+    /// Once joined: runs the loaded tasks that were running and claims the claimed ones
+    /// again (a claim sent before the crash stays first; one that was never sent goes
+    /// out now).
+    pub fn resume_open_tasks(self: &Arc<Self>) {
+        let resume = std::mem::take(&mut lock(&self.state).resume);
+        for task in resume {
+            if task.running {
+                self.start_run(task.request, task.traceparent, task.targeted);
+            } else {
+                let core = Arc::clone(self);
+                self.spawn(async move {
+                    core.publish_status(&task.request.task_id, TaskState::Accepted, "claim")
+                        .await;
+                });
+            }
+        }
     }
 
     async fn publish_opening_statuses(&self, task_id: &str, targeted: bool, ok: bool) {
@@ -1602,6 +1708,11 @@ impl<S: GroupStore, T: Transport> Core<S, T> {
                     .await
                     .map_err(store_failed)?;
                 if sender != me {
+                    if let Some(open) = self.commitment(req, env.traceparent.as_ref()) {
+                        txn.save_open_task(self.cfg.group.as_str(), &open)
+                            .await
+                            .map_err(store_failed)?;
+                    }
                     self.on_request(req.clone(), env.traceparent.clone());
                 }
             }
@@ -1626,7 +1737,26 @@ impl<S: GroupStore, T: Transport> Core<S, T> {
                         .get(&status.task_id)
                         .is_none_or(|c| c.winner.is_none())
                 };
-                self.on_status(&env, status, claims);
+                match self.on_status(&env, status, claims) {
+                    Some(ClaimOutcome::Won(won)) => {
+                        let (request, traceparent) = *won;
+                        let open = OpenTaskRecord {
+                            request,
+                            traceparent,
+                            targeted: false,
+                            running: true,
+                        };
+                        txn.save_open_task(self.cfg.group.as_str(), &open)
+                            .await
+                            .map_err(store_failed)?;
+                    }
+                    Some(ClaimOutcome::Lost) => {
+                        txn.drop_open_claim(&status.task_id)
+                            .await
+                            .map_err(store_failed)?;
+                    }
+                    None => {}
+                }
                 if before && status.responder_id == sender {
                     txn.record_delegation(DelegationRecord {
                         task_id: status.task_id.clone(),
@@ -1663,6 +1793,14 @@ impl<S: GroupStore, T: Transport> Core<S, T> {
                     .await
                     .map_err(store_failed)?;
                 if sender != me {
+                    if let Some(open) = self
+                        .skill_task(topic, req)
+                        .and_then(|r| self.commitment(&r, env.traceparent.as_ref()))
+                    {
+                        txn.save_open_task(self.cfg.group.as_str(), &open)
+                            .await
+                            .map_err(store_failed)?;
+                    }
                     self.on_skill_request(topic, req, env.traceparent.clone());
                 }
             }
@@ -1831,6 +1969,17 @@ impl<S: GroupStore, T: Transport> Core<S, T> {
         }
     }
 
+    /// The request on a skill's requests topic as a skill task: its skill set from the
+    /// topic, its target cleared (Go agents answer a targeted-looking skill task like
+    /// any other).
+    fn skill_task(&self, topic: &str, req: &TaskRequest) -> Option<TaskRequest> {
+        let (skill, _) = crate::skills::parse_topic(&self.cfg.group, topic)?;
+        let mut req = req.clone();
+        req.skill = Some(skill.to_owned());
+        req.target_id = None;
+        Some(req)
+    }
+
     /// A skill task from another agent on a skill's request topic.
     fn on_skill_request(
         self: &Arc<Self>,
@@ -1838,17 +1987,16 @@ impl<S: GroupStore, T: Transport> Core<S, T> {
         req: &TaskRequest,
         traceparent: Option<String>,
     ) {
-        let Some((skill, _)) = crate::skills::parse_topic(&self.cfg.group, topic) else {
+        let Some(req) = self.skill_task(topic, req) else {
             return;
         };
-        let mut req = req.clone();
-        req.skill = Some(skill.to_owned());
-        // Go agents answer a targeted-looking skill task like any other: ignore the target.
-        req.target_id = None;
+        let Some(skill) = req.skill.clone() else {
+            return;
+        };
         if self.capable(&req) {
             lock(&self.state)
                 .skill_tasks
-                .insert(req.task_id.clone(), (skill.to_owned(), Instant::now()));
+                .insert(req.task_id.clone(), (skill, Instant::now()));
             self.on_request(req, traceparent);
         }
     }

@@ -90,6 +90,20 @@ pub struct DelegationRecord {
     pub trace_id: Option<String>,
 }
 
+/// A group task this agent committed to work on, kept so a restarted agent resumes it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OpenTaskRecord {
+    /// The request (for a skill task, with its skill set).
+    pub request: kafclaw_envelope::TaskRequest,
+    /// The W3C traceparent of the request's envelope.
+    pub traceparent: Option<String>,
+    /// Addressed to this agent (no claim).
+    pub targeted: bool,
+    /// False: its claim is sent and the outcome not read yet; true: it is this agent's
+    /// to answer.
+    pub running: bool,
+}
+
 /// Effects of the group protocol, written inside one record's transaction so they
 /// commit together with the record's offset.
 #[async_trait]
@@ -109,6 +123,20 @@ pub trait GroupTxn: RecordTxn {
         sponsor_id: &str,
         at: DateTime<Utc>,
     ) -> Result<(), StoreError>;
+    /// Records that this agent committed to a task of `group` (a claimed one is stored
+    /// once; a running one is stored or a claimed one becomes running; an answered one
+    /// stays answered). The default keeps nothing.
+    async fn save_open_task(
+        &mut self,
+        _group: &str,
+        _task: &OpenTaskRecord,
+    ) -> Result<(), StoreError> {
+        Ok(())
+    }
+    /// Forgets this agent's claim that lost. The default keeps nothing.
+    async fn drop_open_claim(&mut self, _task_id: &str) -> Result<(), StoreError> {
+        Ok(())
+    }
 }
 
 /// The store behind a group agent: offsets and record transactions, plus the writes
@@ -121,6 +149,15 @@ pub trait GroupStore: OffsetStore<Txn: GroupTxn> {
     async fn expire_members(&self, cutoff: DateTime<Utc>) -> Result<Vec<String>, StoreError>;
     /// Agents admitted to the gated group so far (so a restart need not replay onboarding).
     async fn admitted_members(&self) -> Result<Vec<String>, StoreError>;
+    /// Marks a committed task of `group` answered. The default keeps nothing.
+    async fn finish_open_task(&self, _group: &str, _task_id: &str) -> Result<(), StoreError> {
+        Ok(())
+    }
+    /// The claimed and running tasks of `group` a previous run left. The default keeps
+    /// nothing.
+    async fn open_tasks(&self, _group: &str) -> Result<Vec<OpenTaskRecord>, StoreError> {
+        Ok(Vec::new())
+    }
     /// Appends a delegation event that no consumed record brings: this agent's own
     /// request on a skill topic it does not read. The default keeps nothing.
     async fn record_delegation(&self, _event: DelegationRecord) -> Result<(), StoreError> {

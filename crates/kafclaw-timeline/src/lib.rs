@@ -18,6 +18,7 @@ mod logged;
 mod migrate;
 mod offset_store;
 mod offsets;
+mod open_tasks;
 mod orchestrator;
 mod retention;
 mod row;
@@ -37,6 +38,7 @@ pub use group::{
 };
 pub use migrate::SCHEMA_VERSION;
 pub use offsets::{RecordTx, SeenBy};
+pub use open_tasks::{OpenTask, OpenTaskState};
 pub use orchestrator::{OrchestratorNode, OrchestratorZone};
 pub use retention::{PruneReport, Retention};
 pub use row::{DEFAULT_LIMIT, MAX_LIMIT};

@@ -24,10 +24,15 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "orchestrator",
         include_str!("../migrations/0004_orchestrator.sql"),
     ),
+    (
+        5,
+        "group open tasks",
+        include_str!("../migrations/0005_group_open_tasks.sql"),
+    ),
 ];
 
 /// The newest schema version this build knows.
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 
 fn migrator(up_to: i64) -> Migrator {
     let migrations = MIGRATIONS

@@ -7,8 +7,8 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use kafclaw_group::{
-    AuditRecord, DelegationRecord, GroupStore, GroupTxn, MemberRecord, OffsetStore, RecordPosition,
-    RecordTxn, SpanRecord, StoreError,
+    AuditRecord, DelegationRecord, GroupStore, GroupTxn, MemberRecord, OffsetStore, OpenTaskRecord,
+    RecordPosition, RecordTxn, SpanRecord, StoreError,
 };
 
 use crate::{MemberUpdate, NewDelegation, NewGroupAudit, NewGroupSpan, RecordTx, Timeline};
@@ -135,6 +135,39 @@ impl GroupTxn for RecordTx {
             .map(|_| ())
             .map_err(store_err)
     }
+
+    async fn save_open_task(
+        &mut self,
+        group: &str,
+        task: &OpenTaskRecord,
+    ) -> Result<(), StoreError> {
+        let row = open_task_row(group, task)?;
+        RecordTx::save_open_task(self, &row)
+            .await
+            .map_err(store_err)
+    }
+
+    async fn drop_open_claim(&mut self, task_id: &str) -> Result<(), StoreError> {
+        RecordTx::drop_open_claim(self, task_id)
+            .await
+            .map_err(store_err)
+    }
+}
+
+fn open_task_row(group: &str, task: &OpenTaskRecord) -> Result<crate::OpenTask, StoreError> {
+    Ok(crate::OpenTask {
+        task_id: task.request.task_id.clone(),
+        group_name: group.to_owned(),
+        request: serde_json::to_string(&task.request)
+            .map_err(|e| StoreError(format!("encoding a task request: {e}")))?,
+        traceparent: task.traceparent.clone(),
+        targeted: task.targeted,
+        state: if task.running {
+            crate::OpenTaskState::Running
+        } else {
+            crate::OpenTaskState::Claimed
+        },
+    })
 }
 
 fn new_delegation(d: DelegationRecord) -> NewDelegation {
@@ -172,6 +205,31 @@ impl GroupStore for Timeline {
             .await
             .map(|a| a.into_iter().map(|a| a.agent_id).collect())
             .map_err(store_err)
+    }
+
+    async fn finish_open_task(&self, group: &str, task_id: &str) -> Result<(), StoreError> {
+        Timeline::finish_open_task(self, group, task_id)
+            .await
+            .map_err(store_err)
+    }
+
+    async fn open_tasks(&self, group: &str) -> Result<Vec<OpenTaskRecord>, StoreError> {
+        let rows = Timeline::open_tasks(self, group).await.map_err(store_err)?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            match serde_json::from_str(&row.request) {
+                Ok(request) => out.push(OpenTaskRecord {
+                    request,
+                    traceparent: row.traceparent,
+                    targeted: row.targeted,
+                    running: row.state == crate::OpenTaskState::Running,
+                }),
+                Err(e) => {
+                    tracing::warn!(task = %row.task_id, error = %e, "a stored group task does not decode; skipped")
+                }
+            }
+        }
+        Ok(out)
     }
 
     async fn record_delegation(&self, d: DelegationRecord) -> Result<(), StoreError> {

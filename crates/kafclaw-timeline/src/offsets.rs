@@ -172,6 +172,16 @@ impl RecordTx {
         crate::group::admit(&mut self.tx, agent_id, sponsor_id, at).await
     }
 
+    /// Records, as the record's effect, that this agent committed to a group task.
+    pub async fn save_open_task(&mut self, task: &crate::OpenTask) -> Result<()> {
+        crate::open_tasks::save(&mut self.tx, task).await
+    }
+
+    /// Forgets, as the record's effect, this agent's claim that lost.
+    pub async fn drop_open_claim(&mut self, task_id: &str) -> Result<()> {
+        crate::open_tasks::drop_claim(&mut self.tx, task_id).await
+    }
+
     /// Registers a skill channel as the record's effect.
     pub async fn upsert_skill_channel(&mut self, skill: NewSkillChannel) -> Result<SkillChannel> {
         crate::group::upsert_skill(&mut self.tx, skill).await

@@ -8,6 +8,7 @@ mod memory;
 mod observe;
 mod onboarding;
 mod restart;
+mod resume;
 mod skills;
 mod support;
 mod tasks;

@@ -331,3 +331,55 @@ async fn admissions_keep_the_first_sponsor_inside_and_outside_record_transaction
     let err = t.admit_member("", "founder", at).await.unwrap_err();
     assert!(err.to_string().contains("agent_id"), "{err}");
 }
+
+fn open_task(id: &str, state: kafclaw_timeline::OpenTaskState) -> kafclaw_timeline::OpenTask {
+    kafclaw_timeline::OpenTask {
+        task_id: id.into(),
+        group_name: "g".into(),
+        request: format!(r#"{{"task_id":"{id}"}}"#),
+        traceparent: None,
+        targeted: false,
+        state,
+    }
+}
+
+#[tokio::test]
+async fn open_tasks_go_claimed_running_done_and_stay_done() {
+    use kafclaw_timeline::OpenTaskState::{Claimed, Running};
+    let t = open().await;
+    let save = |task: kafclaw_timeline::OpenTask, offset: i64| {
+        let tl = kafclaw_timeline::Timeline::clone(&t);
+        async move {
+            let mut rtx = tl
+                .begin_record("agent", "group.g.requests", 0, offset, None)
+                .await
+                .unwrap();
+            rtx.save_open_task(&task).await.unwrap();
+            rtx.commit().await.unwrap();
+        }
+    };
+    // claimed, then running (the claim won); a second claimed write changes nothing.
+    save(open_task("t1", Claimed), 0).await;
+    save(open_task("t1", Running), 1).await;
+    save(open_task("t1", Claimed), 2).await;
+    // t2: claimed, then its claim lost.
+    save(open_task("t2", Claimed), 3).await;
+    let mut rtx = t
+        .begin_record("agent", "group.g.tasks.status", 0, 0, None)
+        .await
+        .unwrap();
+    rtx.drop_open_claim("t2").await.unwrap();
+    rtx.commit().await.unwrap();
+    // t3: answered before its running write commits; the late write does not revive it.
+    t.finish_open_task("g", "t3").await.unwrap();
+    save(open_task("t3", Running), 4).await;
+    let open_now = t.open_tasks("g").await.unwrap();
+    assert_eq!(open_now.len(), 1, "{open_now:?}");
+    assert_eq!(open_now[0].task_id, "t1");
+    assert_eq!(open_now[0].state, Running);
+    assert_eq!(open_now[0].request, r#"{"task_id":"t1"}"#);
+    assert!(t.open_tasks("other").await.unwrap().is_empty());
+    t.finish_open_task("g", "t1").await.unwrap();
+    save(open_task("t1", Running), 5).await;
+    assert!(t.open_tasks("g").await.unwrap().is_empty());
+}
