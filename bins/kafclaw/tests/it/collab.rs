@@ -95,9 +95,16 @@ impl Net {
 
     /// `kafclaw group ...` as a separate agent id of the group.
     fn cli(&self, args: &[&str]) -> Output {
+        let (mut cmd, _home) = self.cli_command(args);
+        cmd.output().expect("run kafclaw group")
+    }
+
+    /// The command of [`Net::cli`], to spawn, with the home it runs in (keep it until
+    /// the command ends).
+    fn cli_command(&self, args: &[&str]) -> (Command, tempfile::TempDir) {
         let dir = tempfile::tempdir().unwrap();
-        Command::new(env!("CARGO_BIN_EXE_kafclaw"))
-            .arg("group")
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_kafclaw"));
+        cmd.arg("group")
             .args(args)
             .env_clear()
             .env("HOME", dir.path())
@@ -105,10 +112,56 @@ impl Net {
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("KAFCLAW_GROUP_KAFKA_BROKERS", &self.brokers)
             .env("KAFCLAW_GROUP_GROUP_NAME", &self.group)
-            .env("KAFCLAW_GROUP_AGENT_ID", "cli-requester")
-            .output()
-            .expect("run kafclaw group")
+            .env("KAFCLAW_GROUP_AGENT_ID", "cli-requester");
+        (cmd, dir)
     }
+}
+
+/// Spawns `kafclaw gateway --mode MODE` on `home` (HOME is its parent) with fresh ports
+/// and waits for its first line; returns the child and its API and dashboard URLs.
+fn spawn_gateway(
+    home: &std::path::Path,
+    mode: &str,
+    env: &[(&str, &str)],
+) -> (Child, String, String) {
+    let (api, dash) = (free_port().to_string(), free_port().to_string());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kafclaw"))
+        .args(["gateway", "--mode", mode, "--chat-timeout", "170"])
+        .env_clear()
+        .env("HOME", home.parent().unwrap())
+        .env("KAFCLAW_HOME", home)
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("KAFCLAW_GATEWAY_PORT", &api)
+        .env("KAFCLAW_GATEWAY_DASHBOARD_PORT", &dash)
+        .envs(env.iter().copied())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn kafclaw gateway");
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    match rx.recv_timeout(Duration::from_secs(180)) {
+        Ok(line) => assert!(
+            line.starts_with(&format!("kafclaw gateway: mode {mode};")),
+            "{line}"
+        ),
+        Err(_) => {
+            let _ = child.kill();
+            panic!("the gateway did not start (its stderr is above)");
+        }
+    }
+    (
+        child,
+        format!("http://127.0.0.1:{api}"),
+        format!("http://127.0.0.1:{dash}"),
+    )
 }
 
 /// A running `kafclaw gateway --mode group`; killed when dropped.
@@ -138,51 +191,27 @@ impl Agent {
             serde_json::to_string_pretty(config).unwrap(),
         )
         .unwrap();
-        let (api, dash) = (free_port().to_string(), free_port().to_string());
-        let mut child = Command::new(env!("CARGO_BIN_EXE_kafclaw"))
-            .args(["gateway", "--mode", mode, "--chat-timeout", "170"])
-            .env_clear()
-            .env("HOME", dir.path())
-            .env("KAFCLAW_HOME", &home)
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("KAFCLAW_GATEWAY_PORT", &api)
-            .env("KAFCLAW_GATEWAY_DASHBOARD_PORT", &dash)
-            .envs(env.iter().copied())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn kafclaw gateway");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        match rx.recv_timeout(Duration::from_secs(180)) {
-            Ok(line) => assert!(
-                line.starts_with(&format!("kafclaw gateway: mode {mode};")),
-                "{line}"
-            ),
-            Err(_) => {
-                let _ = child.kill();
-                panic!("the gateway did not start (its stderr is above)");
-            }
-        }
+        let (child, api, dash) = spawn_gateway(&home, mode, env);
         Agent {
             _dir: dir,
             home,
             child,
-            api: format!("http://127.0.0.1:{api}"),
-            dash: format!("http://127.0.0.1:{dash}"),
+            api,
+            dash,
             http: client(),
             token: env
                 .iter()
                 .find(|(k, _)| *k == "KAFCLAW_GATEWAY_AUTH_TOKEN")
                 .map(|(_, v)| (*v).to_owned()),
         }
+    }
+
+    /// Starts the gateway again in group mode on the same home (config, timeline), after
+    /// its process was killed.
+    fn restart_group(&mut self) {
+        let _ = self.child.wait();
+        let (child, api, dash) = spawn_gateway(&self.home, "group", &[]);
+        (self.child, self.api, self.dash) = (child, api, dash);
     }
 
     /// `kafclaw group ARGS` with this agent's home (its config and its timeline).
@@ -788,6 +817,65 @@ async fn killing_the_worker_fails_the_delegation_instead_of_hanging() {
         result.contains("agent-b, which was working on it, left the group"),
         "{result}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_killed_mid_task_answers_it_after_its_restart() {
+    let broker = maybe_skip_kafka!();
+    let net = Net::new(&broker);
+    // B's first model call never returns (B is killed during it); the rerun gets the answer.
+    let llm_b = ScriptedLlm::start(
+        Wire::Anthropic,
+        vec![
+            Reply::text("never sent").delayed(Duration::from_secs(600)),
+            Reply::text("ANSWER-AFTER-RESTART"),
+        ],
+    )
+    .await
+    .unwrap();
+    let mut b = Agent::start(&net.config("agent-b", Some(&llm_b), json!({})));
+    let (mut submit, _home) = net.cli_command(&[
+        "submit",
+        "--to",
+        "agent-b",
+        "--timeout",
+        "150",
+        "work that survives a crash",
+    ]);
+    let requester = submit
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn kafclaw group submit");
+    wait_for("B's model call", || !llm_b.requests().is_empty()).await;
+    b.child.kill().unwrap();
+    b.restart_group();
+    // The requester, still waiting, gets the answer of the rerun: the same agent task,
+    // resumed once (two model calls in all).
+    let out = tokio::task::spawn_blocking(move || requester.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "ANSWER-AFTER-RESTART"
+    );
+    assert_eq!(llm_b.requests().len(), 2);
+    assert!(request_text(&llm_b, 1).contains("work that survives a crash"));
+    let (_, tasks) = b.get("/api/v1/tasks?channel=group").await;
+    let list = tasks["tasks"].as_array().cloned().unwrap_or_default();
+    assert_eq!(
+        list.len(),
+        1,
+        "one agent task for the group task: {tasks:#}"
+    );
+    assert_eq!(list[0]["status"], "completed", "{tasks:#}");
 }
 
 /// This agent's delegation events (`/api/v1/group/tasks`), polled until `pick` finds one.
