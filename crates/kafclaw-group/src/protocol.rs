@@ -1399,6 +1399,14 @@ impl<S: GroupStore, T: Transport> Core<S, T> {
         let targeted = match req.target_id.as_deref().filter(|t| !t.is_empty()) {
             Some(target) if target != me => return None,
             Some(_) => true,
+            // An open task whose winner is known already is not claimed (see `on_request`).
+            None if lock(&self.state)
+                .claims
+                .get(&req.task_id)
+                .is_some_and(|c| c.winner.is_some()) =>
+            {
+                return None;
+            }
             None => false,
         };
         Some(OpenTaskRecord {
