@@ -119,12 +119,16 @@ impl Net {
 
 /// Spawns `kafclaw gateway --mode MODE` on `home` (HOME is its parent) with fresh ports
 /// and waits for its first line; returns the child and its API and dashboard URLs.
-fn spawn_gateway(
+pub(crate) fn spawn_gateway(
     home: &std::path::Path,
     mode: &str,
     env: &[(&str, &str)],
 ) -> (Child, String, String) {
-    let (api, dash) = (free_port().to_string(), free_port().to_string());
+    let api = free_port();
+    let dash = std::iter::repeat_with(free_port)
+        .find(|p| *p != api)
+        .unwrap();
+    let (api, dash) = (api.to_string(), dash.to_string());
     let mut child = Command::new(env!("CARGO_BIN_EXE_kafclaw"))
         .args(["gateway", "--mode", mode, "--chat-timeout", "170"])
         .env_clear()

@@ -7,10 +7,8 @@
 //! orchestrator status --json` reads the same graph, SIGTERM stops the orchestrator and
 //! leaves the group, and bad zone configuration is refused at start (exit 2, key named).
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::Mutex;
-use std::sync::mpsc;
 use std::time::Duration;
 
 use kafclaw_testkit::{
@@ -30,14 +28,6 @@ fn client() -> reqwest::Client {
         .timeout(Duration::from_secs(180))
         .build()
         .unwrap()
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// The configuration of agent `id` in `group`: group and orchestrator enabled, fast
@@ -125,42 +115,11 @@ impl Agent {
 
     fn start_in(config: &Value, mode: &str) -> Agent {
         let dir = home_with(config);
-        let api = free_port();
-        let dash = std::iter::repeat_with(free_port)
-            .find(|p| *p != api)
-            .unwrap();
-        let (api, dash) = (api.to_string(), dash.to_string());
-        let mut child = kafclaw(&dir)
-            .args(["gateway", "--mode", mode, "--chat-timeout", "170"])
-            .env("KAFCLAW_GATEWAY_PORT", &api)
-            .env("KAFCLAW_GATEWAY_DASHBOARD_PORT", &dash)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn kafclaw gateway");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        match rx.recv_timeout(Duration::from_secs(180)) {
-            Ok(line) => assert!(
-                line.starts_with(&format!("kafclaw gateway: mode {mode};")),
-                "{line}"
-            ),
-            Err(_) => {
-                let _ = child.kill();
-                panic!("the gateway did not start (its stderr is above)");
-            }
-        }
+        let (child, _api, dash) = crate::collab::spawn_gateway(&dir.path().join("kc"), mode, &[]);
         Agent {
             dir,
             child,
-            dash: format!("http://127.0.0.1:{dash}"),
+            dash,
             http: client(),
         }
     }
