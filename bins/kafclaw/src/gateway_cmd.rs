@@ -11,7 +11,7 @@ use clap::ValueEnum;
 use kafclaw_agent::{Agent, AgentOptions};
 use kafclaw_collab::{Collab, CommandSkills, Group, ZoneWork};
 use kafclaw_gateway::{Gateway, GatewayOptions, Mode};
-use kafclaw_orchestrator::{Orchestrator, OrchestratorSettings, ZoneTask};
+use kafclaw_orchestrator::{Orchestrator, OrchestratorSettings, ZoneAnswer, ZoneTask};
 
 use crate::setup;
 
@@ -166,7 +166,7 @@ fn group_parts(
 /// Starts the orchestrator (connects, reads the discovery window, announces this agent)
 /// with the agent's timeline; a zone task sent to this agent runs through the agent loop
 /// like a group task, within the requester's deadline (at most the group's default task
-/// timeout), refused over `group.maxDelegationDepth`, its spans published on the zone's
+/// timeout), refused over `group.maxDelegationDepth`, its spans returned for the zone's
 /// own topic. Started before the group agent, which then reads only the zones it admits.
 async fn start_orchestrator(
     loaded: &kafclaw_config::LoadedConfig,
@@ -186,23 +186,18 @@ async fn start_orchestrator(
         g.max_delegation_depth
     };
     let collab = parts.collab.clone();
-    // The handler publishes spans through the orchestrator it belongs to, which exists
-    // only once started: a task read before that waits for it.
-    let (orch_tx, orch_rx) = tokio::sync::watch::channel(None::<Orchestrator>);
     let orch = Orchestrator::builder(kafka, settings)
         .timeline(timeline)
         .task_handler(move |task: ZoneTask| {
             let collab = collab.clone();
-            let mut orch_rx = orch_rx.clone();
             async move {
                 if task.delegation_depth > max_depth {
-                    return Err(format!(
+                    return ZoneAnswer::from(Err(format!(
                         "delegation depth {} exceeds the maximum of {max_depth}",
                         task.delegation_depth
-                    ));
+                    )));
                 }
                 let own = chrono::Utc::now().checked_add_signed(limit);
-                let zone = task.zone_id.clone();
                 let work = ZoneWork {
                     task_id: task.task_id,
                     zone_id: task.zone_id,
@@ -214,26 +209,10 @@ async fn start_orchestrator(
                     delegation_depth: task.delegation_depth,
                 };
                 let outcome = collab.run_zone_task(work).await;
-                if !outcome.spans.is_empty() {
-                    let orch = match tokio::time::timeout(
-                        Duration::from_secs(5),
-                        orch_rx.wait_for(Option::is_some),
-                    )
-                    .await
-                    {
-                        Ok(Ok(o)) => o.clone(),
-                        _ => None,
-                    };
-                    if let Some(orch) = orch {
-                        for span in outcome.spans {
-                            if let Err(e) = orch.publish_zone_span(&zone, span).await {
-                                tracing::warn!(zone = %zone, error = %e, "cannot publish a zone task's span");
-                                break;
-                            }
-                        }
-                    }
+                ZoneAnswer {
+                    result: outcome.result,
+                    spans: outcome.spans,
                 }
-                outcome.result
             }
         })
         .start()
@@ -245,7 +224,6 @@ async fn start_orchestrator(
                 g.kafka_brokers
             )
         })?;
-    orch_tx.send_replace(Some(orch.clone()));
     Ok(Some(orch))
 }
 

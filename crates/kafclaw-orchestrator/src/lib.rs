@@ -20,7 +20,7 @@ mod zones;
 
 pub use error::{Error, Result};
 pub use hierarchy::Hierarchy;
-pub use orchestrator::{Orchestrator, OrchestratorBuilder, ZoneTask};
+pub use orchestrator::{Orchestrator, OrchestratorBuilder, ZoneAnswer, ZoneTask};
 pub use settings::OrchestratorSettings;
 pub use views::{
     DispatchAnswer, GraphSnapshot, HierarchyView, NodeView, OrchestratorStats, StatusView, ZoneView,

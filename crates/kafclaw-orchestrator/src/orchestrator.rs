@@ -51,7 +51,27 @@ pub struct ZoneTask {
     pub delegation_depth: u32,
 }
 
-type HandlerFuture = Pin<Box<dyn Future<Output = std::result::Result<String, String>> + Send>>;
+/// What a zone task's handler returns: the answer (or the reason it failed) and the spans
+/// of its work, which go to the zone's responses topic before the answer (never to the
+/// group's traces topic). A plain `Result` converts into one without spans.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ZoneAnswer {
+    /// `Ok(answer)`: a `completed` response; `Err(reason)`: a `failed` one.
+    pub result: std::result::Result<String, String>,
+    /// Spans published on the zone's responses topic, tagged with the zone.
+    pub spans: Vec<TracePayload>,
+}
+
+impl From<std::result::Result<String, String>> for ZoneAnswer {
+    fn from(result: std::result::Result<String, String>) -> Self {
+        ZoneAnswer {
+            result,
+            spans: Vec::new(),
+        }
+    }
+}
+
+type HandlerFuture = Pin<Box<dyn Future<Output = ZoneAnswer> + Send>>;
 type Handler = Arc<dyn Fn(ZoneTask) -> HandlerFuture + Send + Sync>;
 
 /// A zone request without a deadline older than this (by record time) is not run: a
@@ -119,13 +139,19 @@ pub struct OrchestratorBuilder {
 
 impl OrchestratorBuilder {
     /// Runs zone tasks sent to this agent: `Ok(answer)` is a `completed` response,
-    /// `Err(reason)` a `failed` one. Without a handler, tasks are answered `failed`.
-    pub fn task_handler<F, Fut>(mut self, f: F) -> Self
+    /// `Err(reason)` a `failed` one; a [`ZoneAnswer`] also carries the spans of the work.
+    /// Without a handler, tasks are answered `failed`.
+    pub fn task_handler<F, Fut, R>(mut self, f: F) -> Self
     where
         F: Fn(ZoneTask) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = std::result::Result<String, String>> + Send + 'static,
+        Fut: Future<Output = R> + Send + 'static,
+        R: Into<ZoneAnswer>,
     {
-        self.handler = Some(Arc::new(move |t| Box::pin(f(t))));
+        let f = Arc::new(f);
+        self.handler = Some(Arc::new(move |t| {
+            let fut = f(t);
+            Box::pin(async move { fut.await.into() })
+        }));
         self
     }
 
@@ -550,24 +576,6 @@ impl Orchestrator {
         }
     }
 
-    /// Publishes a span of a zone task this agent ran on the zone's responses topic,
-    /// tagged with the zone: only the zone's members read it (a private zone's work
-    /// never reaches the group's traces topic).
-    pub async fn publish_zone_span(&self, zone: &str, span: TracePayload) -> Result<()> {
-        let inner = &self.inner;
-        inner.require_active("publish a zone span")?;
-        let me = &inner.settings.agent_id;
-        if !inner.lock().zones.is_allowed(zone, me) {
-            return Err(Error::NotAllowed {
-                zone: zone.into(),
-                agent: me.clone(),
-            });
-        }
-        let env = GroupEnvelope::new(me, Message::Trace(span)).with_zone_id(zone);
-        let topic = inner.group.zone_topic(zone, SkillDirection::Responses)?;
-        inner.produce(&topic, &env).await
-    }
-
     /// Publishes our discovery now (it is also sent periodically and in reply to
     /// newcomers).
     pub async fn announce(&self) -> Result<()> {
@@ -756,6 +764,22 @@ impl Inner {
                 created_at: z.created_at.to_string(),
             })
             .collect()
+    }
+
+    /// Publishes a span of a zone task this agent ran on the zone's responses topic,
+    /// tagged with the zone: only the zone's members read it (a private zone's work
+    /// never reaches the group's traces topic).
+    async fn publish_zone_span(&self, zone: &str, span: TracePayload) -> Result<()> {
+        let me = &self.settings.agent_id;
+        if !self.lock().zones.is_allowed(zone, me) {
+            return Err(Error::NotAllowed {
+                zone: zone.into(),
+                agent: me.clone(),
+            });
+        }
+        let env = GroupEnvelope::new(me, Message::Trace(span)).with_zone_id(zone);
+        let topic = self.group.zone_topic(zone, SkillDirection::Responses)?;
+        self.produce(&topic, &env).await
     }
 
     async fn produce(&self, topic: &str, env: &GroupEnvelope) -> Result<()> {
@@ -1026,11 +1050,17 @@ impl Inner {
         };
         let inner = Arc::clone(self);
         tokio::spawn(async move {
-            let outcome = match &inner.handler {
+            let answer = match &inner.handler {
                 Some(h) => h(task.clone()).await,
-                None => Err("this agent runs no zone tasks".to_owned()),
+                None => ZoneAnswer::from(Err("this agent runs no zone tasks".to_owned())),
             };
-            let (status, content) = match outcome {
+            for span in answer.spans {
+                if let Err(e) = inner.publish_zone_span(&task.zone_id, span).await {
+                    warn!(zone = %task.zone_id, error = %e, "cannot publish a zone task's span");
+                    break;
+                }
+            }
+            let (status, content) = match answer.result {
                 Ok(c) => (ResponseStatus::Completed, c),
                 Err(e) => (ResponseStatus::Failed, e),
             };

@@ -99,6 +99,18 @@ impl Net {
         cmd.output().expect("run kafclaw group")
     }
 
+    /// `kafclaw group ...` that must exit 0 (its stderr in the failure); its stdout.
+    fn cli_ok(&self, args: &[&str]) -> String {
+        let out = self.cli(args);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "kafclaw group {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
     /// The command of [`Net::cli`], to spawn, with the home it runs in (keep it until
     /// the command ends).
     fn cli_command(&self, args: &[&str]) -> (Command, tempfile::TempDir) {
@@ -579,7 +591,7 @@ async fn a_command_skill_worker_answers_without_a_model() {
             "tools": {"exec": {"allowList": ["tr", "cat"]}},
         }),
     ));
-    let out = net.cli(&[
+    let stdout = net.cli_ok(&[
         "submit",
         "--skill",
         "upper",
@@ -587,13 +599,7 @@ async fn a_command_skill_worker_answers_without_a_model() {
         "120",
         "hello group",
     ]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "HELLO GROUP");
+    assert_eq!(stdout.trim(), "HELLO GROUP");
 
     // A program the exec sandbox does not allow is refused with the reason.
     let out = net.cli(&["submit", "--skill", "python", "--timeout", "120", "x"]);
@@ -915,14 +921,7 @@ async fn an_open_task_is_claimed_by_one_agent_and_answered_by_its_model() {
     let c = Agent::start(&net.config("agent-c", Some(&llm_c), json!({})));
 
     // An open task: no target, no skill; any member may claim it.
-    let out = net.cli(&["submit", "--timeout", "90", "an open question"]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let answer = String::from_utf8_lossy(&out.stdout).into_owned();
+    let answer = net.cli_ok(&["submit", "--timeout", "90", "an open question"]);
     let (winner, llm_w, llm_l, w, l) = match answer.trim_end_matches('\n') {
         "OPEN-ANSWER-FROM-B" => ("agent-b", &llm_b, &llm_c, &b, &c),
         "OPEN-ANSWER-FROM-C" => ("agent-c", &llm_c, &llm_b, &c, &b),
@@ -1017,14 +1016,8 @@ async fn a_headless_agent_joins_its_group_and_answers() {
     );
 
     // B is a member of the group ...
-    let out = net.cli(&["members", "--json"]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let members: Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    let members: Value =
+        serde_json::from_str(&net.cli_ok(&["members", "--json"])).expect("JSON on stdout");
     let listed = members
         .as_array()
         .unwrap_or_else(|| panic!("no member list: {members:#}"));
@@ -1046,7 +1039,7 @@ async fn a_headless_agent_joins_its_group_and_answers() {
         "{table}"
     );
     // ... and answers a task for its skill.
-    let out = net.cli(&[
+    let stdout = net.cli_ok(&[
         "submit",
         "--skill",
         "upper",
@@ -1054,16 +1047,7 @@ async fn a_headless_agent_joins_its_group_and_answers() {
         "120",
         "hello from headless",
     ]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout),
-        "HELLO FROM HEADLESS\n"
-    );
+    assert_eq!(stdout, "HELLO FROM HEADLESS\n");
 
     // It runs headless (status is a public route) and its dashboard API wants the token:
     // with it, the worker's decision on the command skill.

@@ -366,13 +366,7 @@ async fn rust_python_node_and_shell_agents_share_a_group_and_answer_each_other()
     // kcat cannot create topics and the test broker does not auto-create them: the
     // shell agent's skill topics are created for it, as an operator would.
     let transport = crate::agents::transport(&broker).await;
-    let shell_skill = skill_of("shell-agent");
-    for dir in ["requests", "responses"] {
-        transport
-            .ensure_topic(&format!("group.{group}.skill.{shell_skill}.{dir}"), 3, 1)
-            .await
-            .unwrap();
-    }
+    create_skill_topics(&transport, &group, &skill_of("shell-agent")).await;
 
     // The three example agents, started together.
     let mut procs: Vec<Proc> = EXTERNAL
@@ -585,12 +579,7 @@ async fn contested_skill_tasks(
     brokers: &str,
 ) {
     // kcat cannot create topics: the shared skill's exist before the shell contender.
-    for dir in ["requests", "responses"] {
-        transport
-            .ensure_topic(&format!("group.{group}.skill.{SHARED}.{dir}"), 3, 1)
-            .await
-            .unwrap();
-    }
+    create_skill_topics(transport, group, SHARED).await;
     let mut contenders: Vec<Proc> = CONTENDERS
         .iter()
         .map(|(id, lang)| Proc::start(id, lang, SHARED, &[], python, brokers, group))
@@ -1320,4 +1309,15 @@ fn the_record_validator_rejects_invalid_records() {
         "{out}"
     );
     assert!(out.contains("1 valid, 3 invalid"), "{out}");
+}
+
+/// Creates both topics of `skill` (kcat cannot create topics, and the test broker does
+/// not auto-create them).
+async fn create_skill_topics(transport: &KafkaTransport, group: &str, skill: &str) {
+    let group = kafclaw_envelope::GroupName::new(group).unwrap();
+    let skill = kafclaw_envelope::SkillName::new(skill).unwrap();
+    let (requests, responses) = group.skill_topics(&skill).unwrap();
+    for topic in [requests, responses] {
+        transport.ensure_topic(&topic, 3, 1).await.unwrap();
+    }
 }
